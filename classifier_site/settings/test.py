@@ -1,0 +1,6 @@
+"""Settings for the test suite: fast hashing, an in-memory e-mail outbox."""
+
+from classifier_site.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,156 @@
+"""The model bundle: one folder with everything serving and explaining need.
+
+    model.keras       the trained Keras model (for further training and analysis)
+    model.tflite      the serving model: LiteRT flat buffer, uint8-valued float pixels in, logits out
+    metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware
+    history.json      one entry per epoch: losses, accuracies, time
+    evaluation.json   the test split scored through the serving model
+"""
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+MODEL_FILE = "model.keras"
+SERVING_FILE = "model.tflite"
+METADATA_FILE = "metadata.json"
+HISTORY_FILE = "history.json"
+EVALUATION_FILE = "evaluation.json"
+REQUIRED_FILES = (SERVING_FILE, METADATA_FILE)
+
+
+class BundleError(ValueError):
+    """A bundle folder is missing or incomplete."""
+
+
+def check_bundle(path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path} is not a model bundle folder")
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise BundleError(f"{path} is not a complete model bundle: {', '.join(missing)} missing")
+    return path
+
+
+def read_json(path, name, default=None):
+    file = Path(path) / name
+    if not file.exists():
+        if default is not None:
+            return default
+        raise BundleError(f"{file} is missing")
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError) as error:
+        raise BundleError(f"{file} is unreadable: {error}") from error
+
+
+def read_metadata(path) -> dict:
+    return read_json(check_bundle(path), METADATA_FILE)
+
+
+def write_json(path, name, data):
+    file = Path(path) / name
+    partial = file.with_name(file.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    partial.replace(file)
+
+
+def serving_model_bytes(model) -> bytes:
+    """Convert a Keras model to a LiteRT flat buffer with the weights frozen as constants.
+
+    Freezing matters: with variables left as resources the converter keeps them as VAR_HANDLE ops, nothing is
+    folded and XNNPACK cannot take the graph, which made one image cost 8 ms instead of 2.5 ms here.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="pixels")
+    function = tf.function(lambda pixels: model(pixels, training=False), input_signature=[spec])
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    return converter.convert()
+
+
+def write_bundle(out_dir, *, model, metadata: dict, history: list, evaluation: dict | None = None) -> Path:
+    """Write the whole bundle into a sibling folder, then swap it in, so `out_dir` is never half written."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    model.save(staging / MODEL_FILE)
+    (staging / SERVING_FILE).write_bytes(serving_model_bytes(model))
+    write_json(staging, METADATA_FILE, metadata)
+    write_json(staging, HISTORY_FILE, history)
+    if evaluation is not None:
+        write_json(staging, EVALUATION_FILE, evaluation)
+    previous = out_dir.with_name(out_dir.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if out_dir.exists():
+        out_dir.rename(previous)
+    staging.rename(out_dir)
+    shutil.rmtree(previous, ignore_errors=True)
+    return out_dir
+
+
+def hardware_description() -> dict:
+    return {
+        "cpu": _cpu_model_name(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _cpu_model_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def library_versions() -> dict:
+    import keras
+    import numpy
+    import PIL
+    import tensorflow
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the code that trained the model, with '-dirty' when files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,99 @@
+"""Scoring: test-time augmentation views, softmax and the metrics that go in a bundle.
+
+`predict_probabilities` is shared by training (Keras), `manage.py evaluate` and serving (LiteRT), so every
+figure a bundle reports was computed the way the site computes its answers.
+"""
+
+import os
+
+import numpy as np
+
+from mlcore.labels import CLASSES, NUM_CLASSES
+
+TTA_LEVELS = ("none", "flip", "flip_translate")
+
+
+def tta_views(images: np.ndarray, tta: str):
+    """The augmented copies of a uint8 NHWC batch and the weight of each copy's logits.
+
+    flip: the image and its mirror, half each. flip_translate: that, averaged half-and-half with the same pair
+    shifted one pixel up-left and one pixel down-right (reflect padding), as airbench evaluates.
+    """
+    if tta not in TTA_LEVELS:
+        raise ValueError(f"unknown test-time augmentation {tta!r}: choose one of {', '.join(TTA_LEVELS)}")
+    if tta == "none":
+        return [images], [1.0]
+    mirrored = images[:, :, ::-1, :]
+    if tta == "flip":
+        return [images, mirrored], [0.5, 0.5]
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    height, width = images.shape[1:3]
+    up_left = padded[:, :height, :width, :]
+    down_right = padded[:, 2 : 2 + height, 2 : 2 + width, :]
+    views = [images, mirrored, up_left, up_left[:, :, ::-1, :], down_right, down_right[:, :, ::-1, :]]
+    return views, [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
+
+
+def predict_logits(logits_fn, images: np.ndarray, tta: str = "none", batch_size: int = 1000) -> np.ndarray:
+    """Weighted logits over the TTA views; `logits_fn` maps a uint8 NHWC batch to (N, 10) logits."""
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        views, weights = tta_views(chunk, tta)
+        stacked = logits_fn(np.ascontiguousarray(np.concatenate(views)))
+        per_view = np.split(np.asarray(stacked, dtype=np.float64), len(views))
+        outputs.append(sum(weight * logits for weight, logits in zip(weights, per_view)))
+    return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Accuracy, per-class precision/recall/F1, the confusion matrix (rows: true class) and the log loss."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = []
+    for index, name in enumerate(CLASSES):
+        true_positive = confusion[index, index]
+        predicted_count = confusion[:, index].sum()
+        actual_count = confusion[index, :].sum()
+        precision = true_positive / predicted_count if predicted_count else 0.0
+        recall = true_positive / actual_count if actual_count else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(
+            {
+                "class": name,
+                "precision": float(precision),
+                "recall": float(recall),
+                "f1": float(f1),
+                "support": int(actual_count),
+            }
+        )
+    picked = probabilities[np.arange(len(labels)), labels]
+    return {
+        "images": int(len(labels)),
+        "accuracy": float((predicted == labels).mean()) if len(labels) else 0.0,
+        "log_loss": float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) if len(labels) else 0.0,
+        "per_class": per_class,
+        "confusion_matrix": confusion.tolist(),
+        "classes": list(CLASSES),
+    }
+
+
+def evaluate_bundle(bundle_dir, split) -> dict:
+    """Score a split through the bundle's serving model and its test-time augmentation."""
+    from mlcore.bundle import utc_now
+    from mlcore.inference import Classifier
+
+    classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1)
+    report = classification_report(split.labels, classifier.probabilities(split.images))
+    report["tta"] = classifier.tta
+    report["evaluated_at"] = utc_now()
+    return report
