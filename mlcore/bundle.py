@@ -1,10 +1,10 @@
 """The model bundle: one folder with everything serving and explaining need.
 
-    model.keras       the trained Keras model (for further training and analysis)
-    model.tflite      the serving model: LiteRT flat buffer, uint8-valued float pixels in, logits out
-    metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware
-    history.json      one entry per epoch: losses, accuracies, time
-    evaluation.json   the test split scored through the serving model
+model.keras       the trained Keras model (for further training and analysis)
+model.tflite      the serving model: LiteRT flat buffer, uint8-valued float pixels in, logits out
+metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware
+history.json      one entry per epoch: losses, accuracies, time
+evaluation.json   the test split scored through the serving model
 """
 
 import json
@@ -12,7 +12,7 @@ import os
 import platform
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 MODEL_FILE = "model.keras"
@@ -153,4 +153,4 @@ def git_commit() -> str | None:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

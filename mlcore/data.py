@@ -8,10 +8,11 @@ Accepted paths:
 """
 
 import hashlib
-import io
 import os
 import pickle
 import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -66,7 +67,7 @@ def load_dataset(path, *, limit: int | None = None, cache_dir=None) -> Dataset:
     if cache_file is not None and cache_file.exists():
         try:
             return _read_cache(cache_file, path)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             cache_file.unlink(missing_ok=True)  # a broken cache is rebuilt, never trusted
     splits = _decode(path, limit)
     if cache_file is not None:
@@ -103,11 +104,11 @@ def train_validation_split(split: Split, val_fraction: float, seed: int) -> tupl
 def _decode(path: Path, limit):
     if path.is_dir():
         if (path / "data_batch_1").exists() or (path / "test_batch").exists():
-            return _decode_python_batches(lambda name: (path / name).read_bytes(), limit)
+            return _decode_python_batches(lambda name: _read_batch_file(path, name), limit)
         return _decode_image_files(_folder_members(path), limit)
-    if not tarfile.is_tarfile(path):
-        raise DataError(f"{path} is neither a folder nor a tar archive: {EXPECTED_LAYOUT}")
     try:
+        if not tarfile.is_tarfile(path):
+            raise DataError(f"{path} is neither a folder nor a tar archive: {EXPECTED_LAYOUT}")
         with tarfile.open(path, "r:*") as archive:
             members = {m.name: m for m in archive.getmembers() if m.isfile()}
             batches = {PurePosixPath(name).name: m for name, m in members.items() if "cifar-10-batches-py/" in name}
@@ -116,7 +117,7 @@ def _decode(path: Path, limit):
             return _decode_image_files(
                 {name: (lambda m=m: archive.extractfile(m).read()) for name, m in members.items()}, limit
             )
-    except (tarfile.TarError, EOFError, OSError) as error:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise DataError(f"{path} is not a readable archive ({error}): {EXPECTED_LAYOUT}") from error
 
 
@@ -124,6 +125,12 @@ def _read_member(archive, batches, name):
     if name not in batches:
         raise DataError(f"cifar-10-batches-py/{name} is missing: {EXPECTED_LAYOUT}")
     return archive.extractfile(batches[name]).read()
+
+
+def _read_batch_file(folder: Path, name: str) -> bytes:
+    if not (folder / name).is_file():
+        raise DataError(f"cifar-10-batches-py/{name} is missing: {EXPECTED_LAYOUT}")
+    return (folder / name).read_bytes()
 
 
 def _folder_members(root: Path):
@@ -171,8 +178,11 @@ def _decode_python_batches(read, limit):
             try:
                 batch = pickle.loads(read(name), encoding="bytes")
                 data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                batch_labels = np.asarray(batch[b"labels"], dtype=np.int64)
+                if len(batch_labels) != len(data) or not np.isin(batch_labels, range(len(CLASSES))).all():
+                    raise DataError(f"cifar-10-batches-py/{name} has labels that do not match its images")
                 images.append(data.transpose(0, 2, 3, 1))
-                labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+                labels.append(batch_labels)
             except DataError:
                 raise
             except Exception as error:  # pickle raises many kinds of error for a damaged file

@@ -13,7 +13,7 @@ import numpy as np
 
 from mlcore import bundle
 from mlcore.config import TrainConfig
-from mlcore.data import Dataset, Split, train_validation_split
+from mlcore.data import Dataset, train_validation_split
 from mlcore.evaluate import classification_report, evaluate_bundle, predict_logits, softmax
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import PREPROCESSING
@@ -74,9 +74,7 @@ class Optimiser:
         self.total_steps = total_steps
         self.whiten_steps = whiten_steps
         decay = config.weight_decay * config.batch_size
-        self.filters = [
-            layer.kernel for layer in model.layers if layer.name.endswith(("_conv1", "_conv2"))
-        ]
+        self.filters = [layer.kernel for layer in model.layers if layer.name.endswith(("_conv1", "_conv2"))]
         norm_biases = [layer.beta for layer in model.layers if "_norm" in layer.name]
         whiten_bias = model.get_layer("whiten").bias
         head = model.get_layer("head").kernel
@@ -99,12 +97,12 @@ class Optimiser:
 
         config = self.config
         count = len(self.sgd)
-        for (variable, lr, decay, is_whiten), gradient, buffer in zip(self.sgd, gradients, self.buffers):
+        for (variable, lr, decay, is_whiten), gradient, buffer in zip(self.sgd, gradients, self.buffers, strict=False):
             gradient = gradient + decay * variable
             buffer.assign(config.sgd_momentum * buffer + gradient)
             step = gradient + config.sgd_momentum * buffer
             variable.assign_sub(lr * (whiten_factor if is_whiten else lr_factor) * step)
-        for variable, gradient, buffer in zip(self.filters, gradients[count:], self.buffers[count:]):
+        for variable, gradient, buffer in zip(self.filters, gradients[count:], self.buffers[count:], strict=False):
             buffer.assign(config.filter_momentum * buffer + gradient)
             step = gradient + config.filter_momentum * buffer
             channels_out = variable.shape[-1]

@@ -29,8 +29,11 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(report))
             return
-        self.stdout.write(f"{report['split']}: {report['images']} images, accuracy {report['accuracy']:.2%} "
-                          f"(test-time augmentation: {report['tta']})")
+        self.stdout.write(
+            f"{report['split']}: {report['images']} images, accuracy {report['accuracy']:.2%} "
+            f"(test-time augmentation: {report['tta']})"
+        )
         for row in report["per_class"]:
-            self.stdout.write(f"  {row['class']:<11} precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
-                              f"F1 {row['f1']:.3f}")
+            self.stdout.write(
+                f"  {row['class']:<11} precision {row['precision']:.3f}  recall {row['recall']:.3f}  F1 {row['f1']:.3f}"
+            )

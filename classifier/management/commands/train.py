@@ -12,19 +12,33 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         defaults = TrainConfig()
-        parser.add_argument("--data", required=True, help="cifar10-jpeg.tar.gz, an image-folder tree, "
-                            "cifar-10-python.tar.gz or cifar-10-batches-py/")
+        parser.add_argument(
+            "--data",
+            required=True,
+            help="cifar10-jpeg.tar.gz, an image-folder tree, cifar-10-python.tar.gz or cifar-10-batches-py/",
+        )
         parser.add_argument("--out", help="bundle folder to write (default: var/models/<date-time>)")
         parser.add_argument("--epochs", type=float, default=defaults.epochs)
         parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
         parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
-                            help="share of the training split held out for model selection")
+        parser.add_argument(
+            "--val-fraction",
+            type=float,
+            default=defaults.val_fraction,
+            help="share of the training split held out for model selection",
+        )
         parser.add_argument("--limit", type=int, help="images per class, for a quick run")
-        parser.add_argument("--tta", choices=TTA_LEVELS, default=defaults.tta,
-                            help="test-time augmentation the bundle evaluates and serves with")
-        parser.add_argument("--cache-dir", default=settings.DATASET_CACHE_DIR,
-                            help="where decoded data sets are cached (default: ~/.cache/classifier-site)")
+        parser.add_argument(
+            "--tta",
+            choices=TTA_LEVELS,
+            default=defaults.tta,
+            help="test-time augmentation the bundle evaluates and serves with",
+        )
+        parser.add_argument(
+            "--cache-dir",
+            default=settings.DATASET_CACHE_DIR,
+            help="where decoded data sets are cached (default: ~/.cache/classifier-site)",
+        )
 
     def handle(self, *args, **options):
         from mlcore.train import train
@@ -42,9 +56,13 @@ class Command(BaseCommand):
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
         try:
             dataset = load_dataset(options["data"], limit=options["limit"], cache_dir=options["cache_dir"])
-            train(dataset, config, out, progress=self.stdout.write, command=_command_line(options))
+            train(dataset, config, out, progress=self._progress, command=_command_line(options))
         except (DataError, BundleError) as error:
             raise CommandError(str(error)) from error
+
+    def _progress(self, line):
+        self.stdout.write(line)
+        self.stdout.flush()  # a run takes tens of minutes: show each epoch even when output goes to a file
 
 
 def _command_line(options) -> str:

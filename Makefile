@@ -1,0 +1,46 @@
+# `make run` and `make test` set up everything they need from nothing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DATA ?= ../shared/data/cifar10-jpeg.tar.gz
+export TF_ENABLE_ONEDNN_OPTS ?= 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup run test lint format train bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(BIN)/.installed
+
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo "Serving on http://$(HOST):$(PORT)/  (create an admin with: $(BIN)/python manage.py createsuperuser)"
+	$(BIN)/gunicorn classifier_site.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+test: setup lint
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings classifier_site.settings.test
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+train: setup
+	$(BIN)/python manage.py train --data $(DATA) --out models/cifar10
+
+bench: setup
+	$(BIN)/python bench/bench_model.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

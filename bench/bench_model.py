@@ -1,0 +1,132 @@
+"""Print the model's speed and memory figures on this machine (README's "Measured figures" come from here).
+
+    python bench/bench_model.py [--model models/cifar10] [--skip-training]
+
+- training images per second: real training steps of the shipped recipe on random pixels, batch 2000;
+- single-image latency: one photo through `Classifier.classify` (decode, preprocess, network, TTA), and the
+  network alone on one 32x32 image without TTA, both on one thread;
+- batch-of-32 latency through `Classifier.probabilities`;
+- peak resident memory of a process that only serves (imports mlcore.inference and classifies).
+Each part runs in its own process so the figures do not leak into each other.
+"""
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def median_ms(function, repeats: int) -> float:
+    for _ in range(max(3, repeats // 10)):
+        function()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def serving(model: str) -> dict:
+    import numpy as np
+    from PIL import Image
+
+    from mlcore.inference import Classifier
+
+    classifier = Classifier(model, num_threads=1)
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    jpeg = buffer.getvalue()
+    pixels = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    batch = np.random.default_rng(2).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    one = pixels[None].astype(np.float32)
+    figures = {
+        "tta": classifier.tta,
+        "photo_640x480_classify_ms": median_ms(lambda: classifier.classify([jpeg]), 200),
+        "network_one_image_no_tta_ms": median_ms(lambda: classifier._logits(one), 500),
+        "one_image_with_tta_ms": median_ms(lambda: classifier.probabilities(pixels[None]), 200),
+        "batch_of_32_with_tta_ms": median_ms(lambda: classifier.probabilities(batch), 30),
+    }
+    figures["serving_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["tensorflow_imported"] = "tensorflow" in sys.modules
+    return figures
+
+
+def training(steps: int) -> dict:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    import numpy as np
+
+    from mlcore.config import TrainConfig
+    from mlcore.data import Dataset, Split
+    from mlcore.train import train
+
+    config = TrainConfig()
+    count = config.batch_size * (steps + 1)
+    rng = np.random.default_rng(0)
+    split = Split(rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), np.arange(count) % 10)
+    dataset = Dataset(train=split, test=Split(split.images[:10], split.labels[:10]), source="random", fingerprint="")
+    epoch_seconds = []
+
+    def progress(line):
+        if line.startswith("epoch"):
+            epoch_seconds.append(time.monotonic())
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        # Epoch 1 includes tracing the step function; epoch 2 is the steady state that a real run sees.
+        train(dataset, TrainConfig(epochs=2, val_fraction=0.0), Path(folder) / "bundle", progress=progress)
+    seconds = epoch_seconds[1] - epoch_seconds[0]
+    return {
+        "train_images_per_second": config.batch_size * steps / seconds,
+        "train_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_part(part: str, args) -> dict:
+    command = [sys.executable, __file__, "--part", part, "--model", args.model, "--steps", str(args.steps)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "models" / "cifar10"))
+    parser.add_argument("--steps", type=int, default=6, help="timed training steps of 2000 images")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--part", choices=("serving", "training"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part == "serving":
+        print(json.dumps(serving(args.model)))
+        return
+    if args.part == "training":
+        print(json.dumps(training(args.steps)))
+        return
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores), Python {platform.python_version()}")
+    figures = run_part("serving", args)
+    if not args.skip_training:
+        figures |= run_part("training", args)
+    for name, value in figures.items():
+        print(f"{name:<32} {value:.1f}" if isinstance(value, float) else f"{name:<32} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`manage.py train` and `manage.py evaluate`, run the way people run them."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.conftest import write_image_archive
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    return write_image_archive(tmp_path_factory.mktemp("data") / "tiny.tar.gz", {"train": 6, "test": 2})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, archive):
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    cache = tmp_path_factory.mktemp("cache")
+    output = _call(
+        "train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20",
+        "--val-fraction", "0.2", "--cache-dir", str(cache),
+    )  # fmt: skip
+    return out, output, cache
+
+
+def _call(*args) -> str:
+    import io
+
+    buffer = io.StringIO()
+    call_command(*args, stdout=buffer)
+    return buffer.getvalue()
+
+
+def test_train_prints_a_line_per_epoch_and_writes_the_bundle(trained):
+    out, output, cache = trained
+    assert "epoch  1/1" in output and "test accuracy" in output
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["training"]["command"].startswith("python manage.py train --data")
+    assert metadata["training"]["validation_images"] == 12
+    assert list(cache.glob("*.npz")), "decoded images are cached for the next run"
+
+
+def test_evaluate_json_prints_one_object_with_the_accuracy(trained, archive):
+    out, _, cache = trained
+    output = _call("evaluate", "--data", str(archive), "--model", str(out), "--json", "--cache-dir", str(cache))
+    report = json.loads(output)
+    assert report["split"] == "test" and report["images"] == 20
+    assert 0 <= report["accuracy"] <= 1
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert report["accuracy"] == pytest.approx(saved["accuracy"])
+
+
+def test_evaluate_reports_per_class_figures_on_the_train_split(trained, archive):
+    out, _, cache = trained
+    output = _call(
+        "evaluate", "--data", str(archive), "--model", str(out), "--split", "train", "--cache-dir", str(cache)
+    )
+    assert output.startswith("train: 60 images, accuracy")
+    assert "airplane" in output and "F1" in output
+
+
+def test_train_with_a_wrong_path_is_a_one_line_error(tmp_path):
+    with pytest.raises(CommandError, match="does not exist: expected a tar archive or folder"):
+        call_command("train", "--data", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "m"))
+
+
+def test_train_with_a_wrong_layout_says_what_was_expected(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"")
+    with pytest.raises(CommandError, match="expected a tar archive or folder with train/<class>/"):
+        call_command(
+            "train", "--data", str(tmp_path / "photos"), "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path)
+        )
+
+
+def test_evaluate_with_a_missing_bundle_is_a_clear_error(archive, tmp_path):
+    with pytest.raises(CommandError, match="not a model bundle"):
+        call_command(
+            "evaluate", "--data", str(archive), "--model", str(tmp_path / "none"), "--cache-dir", str(tmp_path)
+        )
