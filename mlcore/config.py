@@ -15,10 +15,10 @@ IMAGE_SIZE = 32  # pixels, square
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 12.0  # passes over the training split; fractions allowed
+    epochs: float = 18.0  # passes over the training split; fractions allowed
     batch_size: int = 2000  # images per optimiser step
     seed: int = 0
-    val_fraction: float = 0.1  # share of the training split held out for model selection
+    val_fraction: float = 0.04  # share of the training split held out for model selection
     limit: int | None = None  # images per class, for quick runs
     widths: tuple[int, int, int] = (64, 256, 256)  # channels of the three conv groups
     batchnorm_momentum: float = 0.6  # weight of the running statistics (Keras convention)
@@ -33,6 +33,7 @@ class TrainConfig:
     whiten_patch_images: int = 5000  # training images whose 2x2 patches set the whitening filters
     whiten_eps: float = 5e-4
     translate: int = 2  # pixels of random translation (reflect padding)
+    precision: str = "mixed_bfloat16"  # training arithmetic: mixed_bfloat16 (1.3x faster here) or float32
     tta: str = "flip_translate"  # test-time augmentation used for evaluation and serving: none, flip, flip_translate
 
     def as_dict(self) -> dict:

@@ -160,7 +160,13 @@ def train(
     epochs = math.ceil(total_steps / steps_per_epoch)
     config = replace(config, batch_size=batch_size)
 
-    model = make_model(config.widths, config.batchnorm_momentum, seed=config.seed)
+    # Mixed precision computes in bfloat16 but keeps float32 weights (BatchNorm stays float32 inside Keras); the
+    # bundle always gets a float32 copy, so serving and evaluation never see bfloat16.
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        model = make_model(config.widths, config.batchnorm_momentum, seed=config.seed)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     patch_images = train_split.images[: config.whiten_patch_images]
     model.get_layer("whiten").kernel.assign(whitening_filters(patch_images, config.whiten_eps))
     optimiser = Optimiser(model, config, total_steps, whiten_steps)
@@ -170,7 +176,7 @@ def train(
     def train_step(images, labels, lr_factor, whiten_factor):
         targets = tf.one_hot(labels, len(CLASSES)) * (1 - smoothing) + smoothing / len(CLASSES)
         with tf.GradientTape() as tape:
-            logits = model(tf.cast(images, tf.float32), training=True)
+            logits = tf.cast(model(tf.cast(images, tf.float32), training=True), tf.float32)
             losses = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
             loss = tf.reduce_sum(losses)  # summed, not averaged: the learning rates assume it
         gradients = tape.gradient(loss, optimiser.variables)
@@ -178,12 +184,7 @@ def train(
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.int32))
         return loss, correct
 
-    @tf.function(jit_compile=False)
-    def inference_logits(images):
-        return model(tf.cast(images, tf.float32), training=False)
-
-    def keras_logits(images):
-        return inference_logits(tf.constant(images)).numpy()
+    training_logits = logits_function(model)
 
     progress(
         f"Training on {len(train_split)} images, validating on {len(val_split)}; "
@@ -211,7 +212,7 @@ def train(
                 correct_sum += int(correct)
                 seen += len(index)
                 step += 1
-            record = _epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, keras_logits)
+            record = _epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, training_logits)
             record["seconds"] = round(time.monotonic() - epoch_started, 1)
             record["elapsed_seconds"] = round(time.monotonic() - started, 1)
             history.append(record)
@@ -225,13 +226,15 @@ def train(
         if best is None:
             raise
     best_record, best_weights = best
+    model = make_model(config.widths, config.batchnorm_momentum, seed=config.seed)  # float32, for the bundle
     model.set_weights(best_weights)
+    final_logits = logits_function(model)
     train_seconds = time.monotonic() - started
 
     validation = None
     if len(val_split):
         validation = classification_report(
-            val_split.labels, softmax(predict_logits(keras_logits, val_split.images, config.tta))
+            val_split.labels, softmax(predict_logits(final_logits, val_split.images, config.tta))
         )
         validation["tta"] = config.tta
     metadata = {
@@ -282,6 +285,17 @@ def train(
         f"({config.tta} test-time augmentation), bundle in {out_dir}"
     )
     return metadata
+
+
+def logits_function(network):
+    """A compiled inference-mode forward pass: uint8 NHWC numpy batch in, float32 logits out."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=False)
+    def logits(images):
+        return tf.cast(network(tf.cast(images, tf.float32), training=False), tf.float32)
+
+    return lambda images: logits(tf.constant(images)).numpy()
 
 
 def _epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, logits_fn):
