@@ -184,7 +184,14 @@ def train(
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.int32))
         return loss, correct
 
-    training_logits = logits_function(model)
+    # Validation runs on a float32 copy: a bfloat16 forward pass in inference mode scored 23% where the same
+    # weights in float32 scored 46% (oneDNN here), and the copy is what the bundle will serve anyway.
+    float32_model = make_model(config.widths, config.batchnorm_momentum, seed=config.seed)
+    validation_logits = logits_function(float32_model)
+
+    def score_validation():
+        float32_model.set_weights(model.get_weights())
+        return validation_logits
 
     progress(
         f"Training on {len(train_split)} images, validating on {len(val_split)}; "
@@ -212,7 +219,7 @@ def train(
                 correct_sum += int(correct)
                 seen += len(index)
                 step += 1
-            record = _epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, training_logits)
+            record = _epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, score_validation())
             record["seconds"] = round(time.monotonic() - epoch_started, 1)
             record["elapsed_seconds"] = round(time.monotonic() - started, 1)
             history.append(record)
@@ -226,15 +233,14 @@ def train(
         if best is None:
             raise
     best_record, best_weights = best
-    model = make_model(config.widths, config.batchnorm_momentum, seed=config.seed)  # float32, for the bundle
+    model = float32_model
     model.set_weights(best_weights)
-    final_logits = logits_function(model)
     train_seconds = time.monotonic() - started
 
     validation = None
     if len(val_split):
         validation = classification_report(
-            val_split.labels, softmax(predict_logits(final_logits, val_split.images, config.tta))
+            val_split.labels, softmax(predict_logits(validation_logits, val_split.images, config.tta))
         )
         validation["tta"] = config.tta
     metadata = {
