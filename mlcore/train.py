@@ -276,10 +276,15 @@ def train(
         "hardware": bundle.hardware_description(),
         "libraries": bundle.library_versions(),
         "git_commit": commit,
-        "serving_format": bundle.SERVING_FILE,
+        "serving": {
+            "file": bundle.SERVING_FILE,
+            "runtime": "LiteRT (XNNPACK)",
+            "weights": "int8, activations quantised per call" if config.quantize_serving else "float32",
+            "tta": config.tta,
+        },
     }
     progress(f"Writing the bundle to {out_dir} ...")
-    bundle.write_bundle(out_dir, model=model, metadata=metadata, history=history)
+    bundle.write_bundle(out_dir, model=model, metadata=metadata, history=history, quantize=config.quantize_serving)
     progress(f"Scoring the {len(dataset.test)} test images through the serving model ...")
     evaluation = evaluate_bundle(out_dir, dataset.test)
     metadata["test"] = _headline(evaluation)
