@@ -38,9 +38,11 @@ class ImageError(ValueError):
 
 
 def open_image(source) -> Image.Image:
-    """Open bytes, a path, a file object or a PIL image, lazily: pixels are decoded by `to_model_input`."""
+    """Open bytes, a path, a file object, a PIL image or a uint8 pixel array; pixels decode in `to_model_input`."""
     if isinstance(source, Image.Image):
         return source
+    if isinstance(source, np.ndarray):
+        return Image.fromarray(np.asarray(source, dtype=np.uint8))
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
     elif isinstance(source, (str, Path)):

@@ -39,7 +39,7 @@ def test_train_prints_a_line_per_epoch_and_writes_the_bundle(trained):
     assert "epoch  1/1" in output and "test accuracy" in output
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["training"]["command"].startswith("python manage.py train --data")
-    assert metadata["training"]["validation_images"] == 12
+    assert metadata["training"]["validation_images"] == 10  # one of the six images of each class
     assert list(cache.glob("*.npz")), "decoded images are cached for the next run"
 
 
