@@ -1,0 +1,26 @@
+import json
+
+import pytest
+
+
+@pytest.fixture
+def shipped_metadata(settings):
+    return json.loads((settings.SHIPPED_MODEL_DIR / "metadata.json").read_text())
+
+
+def test_home_page_shows_the_classes_and_the_models_own_figures(client, shipped_metadata):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    for name in ("airplane", "automobile", "truck"):
+        assert name in page
+    assert shipped_metadata["name"] in page
+    assert f"{100 * shipped_metadata['test']['accuracy']:.2f}%" in page
+    assert "10000 held-out test images" in page
+
+
+def test_home_page_says_the_classifier_is_unavailable_when_the_bundle_is_missing(client, settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "missing"
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "classifier is unavailable" in response.content.decode()
