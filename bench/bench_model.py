@@ -46,15 +46,16 @@ def median_ms(function, repeats: int) -> float:
 
 
 def photo_jpeg(height: int, width: int) -> bytes:
-    """A photo-like JPEG (smooth colour gradients plus sensor-like noise), quality 90."""
-    import numpy as np
+    """A photo-like JPEG (colour gradients plus sensor-like noise), quality 90, made without big arrays so
+    that making it does not count in the serving process's peak memory."""
     from PIL import Image
 
-    rows, columns = np.mgrid[0:height, 0:width]
-    pixels = np.stack([columns / width, rows / height, (rows + columns) / (height + width)], axis=-1) * 255
-    pixels += np.random.default_rng(0).normal(0, 6, pixels.shape)
+    size = (width, height)
+    red = Image.linear_gradient("L").resize(size)
+    green = Image.linear_gradient("L").rotate(90).resize(size)
+    noise = Image.effect_noise(size, 40)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    Image.merge("RGB", (red, green, noise)).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 

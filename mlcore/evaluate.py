@@ -87,12 +87,12 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray) -> dict
     }
 
 
-def evaluate_bundle(bundle_dir, split) -> dict:
-    """Score a split through the bundle's serving model and its test-time augmentation."""
+def evaluate_bundle(bundle_dir, split, tta: str | None = None) -> dict:
+    """Score a split through the bundle's serving model, with its own test-time augmentation unless `tta`."""
     from mlcore.bundle import utc_now
     from mlcore.inference import Classifier
 
-    classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1)
+    classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1, tta=tta)
     report = classification_report(split.labels, classifier.probabilities(split.images))
     report["tta"] = classifier.tta
     report["evaluated_at"] = utc_now()

@@ -36,11 +36,11 @@ class Prediction:
 class Classifier:
     """A bundle ready to classify. Each thread gets its own interpreter; the model bytes are shared."""
 
-    def __init__(self, bundle_dir, num_threads: int = 1):
+    def __init__(self, bundle_dir, num_threads: int = 1, tta: str | None = None):
         self.path = bundle.check_bundle(bundle_dir)
         self.metadata = bundle.read_metadata(self.path)
         self.classes = tuple(self.metadata["classes"])
-        self.tta = self.metadata.get("tta", "none")
+        self.tta = tta or self.metadata.get("tta", "none")
         self.version = self.metadata.get("name", self.path.name)
         self.num_threads = num_threads
         self._model_bytes = (self.path / bundle.SERVING_FILE).read_bytes()

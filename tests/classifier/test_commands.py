@@ -53,6 +53,13 @@ def test_evaluate_json_prints_one_object_with_the_accuracy(trained, archive):
     assert report["accuracy"] == pytest.approx(saved["accuracy"])
 
 
+def test_evaluate_can_score_with_another_test_time_augmentation(trained, archive):
+    out, _, cache = trained
+    args = ("evaluate", "--data", str(archive), "--model", str(out), "--json", "--cache-dir", str(cache))
+    assert json.loads(_call(*args, "--tta", "none"))["tta"] == "none"
+    assert json.loads(_call(*args, "--tta", "flip_translate"))["tta"] == "flip_translate"
+
+
 def test_evaluate_reports_per_class_figures_on_the_train_split(trained, archive):
     out, _, cache = trained
     output = _call(

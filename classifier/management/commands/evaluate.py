@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mlcore.bundle import BundleError
 from mlcore.data import SPLITS, DataError, load_dataset
-from mlcore.evaluate import evaluate_bundle
+from mlcore.evaluate import TTA_LEVELS, evaluate_bundle
 
 
 class Command(BaseCommand):
@@ -16,13 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--model", default=str(settings.MODEL_DIR), help="bundle folder (default: MODEL_DIR)")
         parser.add_argument("--split", choices=SPLITS, default="test")
         parser.add_argument("--limit", type=int, help="images per class, for a quick check")
+        parser.add_argument("--tta", choices=TTA_LEVELS, help="test-time augmentation (default: the bundle's)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument("--cache-dir", default=settings.DATASET_CACHE_DIR)
 
     def handle(self, *args, **options):
         try:
             dataset = load_dataset(options["data"], limit=options["limit"], cache_dir=options["cache_dir"])
-            report = evaluate_bundle(options["model"], dataset.split(options["split"]))
+            report = evaluate_bundle(options["model"], dataset.split(options["split"]), tta=options["tta"])
         except (DataError, BundleError) as error:
             raise CommandError(str(error)) from error
         report = {"model": options["model"], "split": options["split"]} | report
