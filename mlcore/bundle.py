@@ -37,11 +37,9 @@ def check_bundle(path) -> Path:
     return path
 
 
-def read_json(path, name, default=None):
+def read_json(path, name):
     file = Path(path) / name
     if not file.exists():
-        if default is not None:
-            return default
         raise BundleError(f"{file} is missing")
     try:
         return json.loads(file.read_text())
