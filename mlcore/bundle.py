@@ -1,7 +1,7 @@
 """The model bundle: one folder with everything serving and explaining need.
 
 model.keras       the trained Keras model (for further training and analysis)
-model.tflite      the serving model: LiteRT flat buffer, uint8-valued float pixels in, logits out
+model.tflite      the serving model: LiteRT flat buffer with int8 weights, float pixels 0-255 in, logits out
 metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware
 history.json      one entry per epoch: losses, accuracies, time
 evaluation.json   the test split scored through the serving model

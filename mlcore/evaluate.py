@@ -42,7 +42,7 @@ def predict_logits(logits_fn, images: np.ndarray, tta: str = "none", batch_size:
         views, weights = tta_views(chunk, tta)
         stacked = logits_fn(np.ascontiguousarray(np.concatenate(views)))
         per_view = np.split(np.asarray(stacked, dtype=np.float64), len(views))
-        outputs.append(sum(weight * logits for weight, logits in zip(weights, per_view, strict=False)))
+        outputs.append(sum(weight * logits for weight, logits in zip(weights, per_view, strict=True)))
     return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES))
 
 

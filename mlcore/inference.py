@@ -66,7 +66,7 @@ class Classifier:
         return Prediction(
             label=self.classes[best],
             confidence=float(probabilities[best]),
-            probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=False)},
+            probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
             pixels=pixels,
             seconds=seconds,
         )

@@ -100,9 +100,8 @@ def whitening_filters(images, eps=5e-4):
     k = WHITEN_KERNEL
     height, width = x.shape[1] - k + 1, x.shape[2] - k + 1
     # Flatten each patch in (row, column, channel) order: the order of a Keras kernel's first three axes.
-    patches = np.stack([x[:, i : i + height, j : j + width, :] for i in range(k) for j in range(k)], axis=3).reshape(
-        -1, k * k * 3
-    )
+    shifted = [x[:, i : i + height, j : j + width, :] for i in range(k) for j in range(k)]
+    patches = np.stack(shifted, axis=3).reshape(-1, k * k * 3)
     covariance = patches.T @ patches / len(patches)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     scaled = eigenvectors / np.sqrt(eigenvalues + eps)  # columns are the filters

@@ -97,12 +97,13 @@ class Optimiser:
 
         config = self.config
         count = len(self.sgd)
-        for (variable, lr, decay, is_whiten), gradient, buffer in zip(self.sgd, gradients, self.buffers, strict=False):
+        sgd_steps = zip(self.sgd, gradients[:count], self.buffers[:count], strict=True)
+        for (variable, lr, decay, is_whiten), gradient, buffer in sgd_steps:
             gradient = gradient + decay * variable
             buffer.assign(config.sgd_momentum * buffer + gradient)
             step = gradient + config.sgd_momentum * buffer
             variable.assign_sub(lr * (whiten_factor if is_whiten else lr_factor) * step)
-        for variable, gradient, buffer in zip(self.filters, gradients[count:], self.buffers[count:], strict=False):
+        for variable, gradient, buffer in zip(self.filters, gradients[count:], self.buffers[count:], strict=True):
             buffer.assign(config.filter_momentum * buffer + gradient)
             step = gradient + config.filter_momentum * buffer
             channels_out = variable.shape[-1]

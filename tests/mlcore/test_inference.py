@@ -37,7 +37,7 @@ def test_shipped_model_scores_at_least_88_percent_on_real_test_images(classifier
     images, labels = sample_images()
     assert len(images) == 300
     predictions = classifier.classify(images)
-    accuracy = np.mean([CLASSES.index(p.label) == label for p, label in zip(predictions, labels, strict=False)])
+    accuracy = np.mean([CLASSES.index(p.label) == label for p, label in zip(predictions, labels, strict=True)])
     assert accuracy >= 0.88, f"shipped model scored {accuracy:.1%} on the 300-image sample"
 
 
@@ -92,7 +92,7 @@ def test_concurrent_threads_get_the_same_answers_as_one_thread(classifier):
         thread.join()
     assert not errors
     for answer in results.values():
-        for got, want in zip(answer, expected, strict=False):
+        for got, want in zip(answer, expected, strict=True):
             assert got == pytest.approx(want, abs=1e-6)
 
 
