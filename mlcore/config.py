@@ -15,12 +15,12 @@ IMAGE_SIZE = 32  # pixels, square
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = 18.0  # passes over the training split; fractions allowed
+    epochs: float = 14.0  # passes over the training split; fractions allowed
     batch_size: int = 2000  # images per optimiser step
     seed: int = 0
     val_fraction: float = 0.04  # share of the training split held out for model selection
     limit: int | None = None  # images per class, for quick runs
-    widths: tuple[int, int, int] = (64, 256, 256)  # channels of the three conv groups
+    widths: tuple[int, int, int] = (64, 320, 320)  # channels of the three conv groups
     batchnorm_momentum: float = 0.6  # weight of the running statistics (Keras convention)
     label_smoothing: float = 0.2
     filter_lr: float = 0.24  # Muon step size for conv filters, decayed linearly to 0

@@ -29,6 +29,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=int, help="images per class, for a quick run")
         parser.add_argument(
+            "--widths",
+            type=_widths,
+            default=defaults.widths,
+            help="channels of the three conv groups, e.g. 64,256,256 (default: %(default)s)",
+        )
+        parser.add_argument(
             "--tta",
             choices=TTA_LEVELS,
             default=defaults.tta,
@@ -51,6 +57,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             val_fraction=options["val_fraction"],
             limit=options["limit"],
+            widths=options["widths"],
             tta=options["tta"],
         )
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
@@ -66,6 +73,20 @@ class Command(BaseCommand):
 
 
 def _command_line(options) -> str:
-    names = ("data", "out", "epochs", "batch_size", "seed", "val_fraction", "limit", "tta")
-    given = [f"--{name.replace('_', '-')} {options[name]}" for name in names if options.get(name) is not None]
+    names = ("data", "out", "epochs", "batch_size", "seed", "val_fraction", "limit", "widths", "tta")
+    given = [f"--{name.replace('_', '-')} {_plain(options[name])}" for name in names if options.get(name) is not None]
     return "python manage.py train " + " ".join(given)
+
+
+def _widths(text: str) -> tuple[int, int, int]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        raise ValueError(text)  # argparse turns this into "invalid _widths value"
+    return widths
+
+
+def _plain(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
