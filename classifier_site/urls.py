@@ -1,9 +1,14 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from classifier_site import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("model/", views.model_data, name="model_data"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("classifier.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,6 @@
 import io
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +8,8 @@ from PIL import Image
 
 from mlcore.data import Dataset, Split
 from mlcore.labels import CLASSES
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def synthetic_split(per_class: int, seed: int) -> Split:
@@ -44,3 +47,61 @@ def write_image_archive(path, split_counts: dict, image_format: str = "PNG", pre
                     info.size = len(buffer.getvalue())
                     archive.addfile(info, io.BytesIO(buffer.getvalue()))
     return path
+
+
+# --- the site ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Uploads go to a temporary folder, never to the real media folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username="alice", password="correct horse battery", **fields):
+        return django_user_model.objects.create_user(username=username, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff_user(make_user):
+    return make_user("stella", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def owner_client(client, user):
+    client.force_login(user)
+    return client
+
+
+def image_bytes(image_format="JPEG", size=(64, 48), mode="RGB", colour=(200, 40, 40), **save_options) -> bytes:
+    """An encoded image of one colour with a darker square, in any Pillow format and mode."""
+    image = Image.new(mode, size, colour if mode in ("RGB", "RGBA", "CMYK") else 128)
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **save_options)
+    return buffer.getvalue()
+
+
+def cifar_test_images(count_per_class=1) -> dict:
+    """Real CIFAR-10 test images from the committed fixture: {file name: JPEG bytes}."""
+    images = {}
+    with tarfile.open(FIXTURES / "cifar10-test-sample.tar.gz") as archive:
+        for label in CLASSES:
+            members = sorted(m.name for m in archive.getmembers() if m.name.startswith(f"test/{label}/"))
+            for name in members[:count_per_class]:
+                images[f"{label}-{name.rsplit('/', 1)[-1]}"] = archive.extractfile(name).read()
+    return images

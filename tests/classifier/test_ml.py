@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from classifier.ml import get_classifier
+from classifier.ml import ClassifierUnavailable, get_classifier
 from mlcore.labels import CLASSES
 
 
@@ -16,5 +16,5 @@ def test_the_site_serves_the_shipped_model_by_default(settings):
 
 def test_model_dir_setting_chooses_another_bundle(settings, tmp_path):
     settings.MODEL_DIR = tmp_path / "elsewhere"
-    with pytest.raises(ValueError, match="elsewhere"):
+    with pytest.raises(ClassifierUnavailable, match="elsewhere"):
         get_classifier()

@@ -1,0 +1,177 @@
+import csv
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from classifier import services
+from classifier.models import ApiToken, Prediction
+from mlcore.labels import CLASSES
+
+MODEL_OUTPUTS = (
+    "image_preview",
+    "model_input_preview",
+    "original_name",
+    "content_type",
+    "size_bytes",
+    "width",
+    "height",
+    "sha256",
+    "label",
+    "confidence",
+    "probability_bars",
+    "model_version",
+    "inference_ms",
+    "owner",
+    "created_at",
+    "review_status",
+    "reviewed_label",
+    "reviewed_by",
+    "reviewed_at",
+)
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "owner",
+    "original_name",
+    "content_type",
+    "size_bytes",
+    "width",
+    "height",
+    "sha256",
+    "label",
+    "confidence",
+    "model_version",
+    "inference_ms",
+    "review_status",
+    "reviewed_label",
+    "reviewed_by",
+    "reviewed_at",
+)
+
+
+class ConfidenceBandFilter(admin.SimpleListFilter):
+    title = "confidence"
+    parameter_name = "confidence"
+    BANDS = {"low": (0.0, 0.5, "under 50%"), "medium": (0.5, 0.9, "50% to 90%"), "high": (0.9, 1.01, "90% and over")}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (_, _, label) in self.BANDS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BANDS:
+            return queryset
+        low, high, _ = self.BANDS[self.value()]
+        return queryset.filter(confidence__gte=low, confidence__lt=high)
+
+
+def confirm_predictions(modeladmin, request, queryset):
+    for prediction in queryset:
+        services.prediction_confirm(prediction=prediction, reviewer=request.user)
+    modeladmin.message_user(request, f"Confirmed {len(queryset)} predictions.", messages.SUCCESS)
+
+
+confirm_predictions.short_description = "Confirm the predicted class"
+
+
+def correct_to(label):
+    def action(modeladmin, request, queryset):
+        for prediction in queryset:
+            services.prediction_correct(prediction=prediction, reviewer=request.user, label=label)
+        modeladmin.message_user(request, f"Corrected {len(queryset)} predictions to {label}.", messages.SUCCESS)
+
+    action.__name__ = f"correct_to_{label}"
+    action.short_description = f"Correct to {label}"
+    return action
+
+
+def export_csv(modeladmin, request, queryset):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
+    writer = csv.writer(response)
+    writer.writerow([*CSV_COLUMNS, *(f"p_{name}" for name in CLASSES)])
+    for prediction in queryset.select_related("owner", "reviewed_by").defer("model_input"):
+        row = [getattr(prediction, column) for column in CSV_COLUMNS]
+        writer.writerow([*row, *(prediction.probabilities.get(name) for name in CLASSES)])
+    return response
+
+
+export_csv.short_description = "Export as CSV"
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = (
+        "thumbnail",
+        "original_name",
+        "label",
+        "confidence_percent",
+        "owner",
+        "model_version",
+        "review_status",
+        "created_at",
+    )
+    list_display_links = ("thumbnail", "original_name")
+    list_filter = ("label", "review_status", "model_version", ConfidenceBandFilter, "created_at")
+    search_fields = ("owner__username", "original_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("owner",)
+    fields = MODEL_OUTPUTS
+    readonly_fields = MODEL_OUTPUTS
+    actions = [confirm_predictions, *(correct_to(label) for label in CLASSES), export_csv]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("model_input")
+
+    def has_add_permission(self, request):
+        return False  # predictions come from uploads, through the same service as the site and the API
+
+    @admin.display(description="image")
+    def thumbnail(self, prediction):
+        url = reverse("prediction_image", args=[prediction.pk])
+        return format_html('<img src="{}?size=thumbnail" alt="" class="admin-thumbnail" height="64">', url)
+
+    @admin.display(description="confidence", ordering="confidence")
+    def confidence_percent(self, prediction):
+        return f"{prediction.confidence:.1%}"
+
+    @admin.display(description="image")
+    def image_preview(self, prediction):
+        url = reverse("prediction_image", args=[prediction.pk])
+        return format_html('<a href="{0}"><img src="{0}" alt="" style="max-width: 480px"></a>', url)
+
+    @admin.display(description="what the network saw")
+    def model_input_preview(self, prediction):
+        url = reverse("prediction_model_input", args=[prediction.pk])
+        return format_html('<img src="{}" alt="" width="128" style="image-rendering: pixelated">', url)
+
+    @admin.display(description="probabilities")
+    def probability_bars(self, prediction):
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td><meter min="0" max="1" value="{}"></meter></td><td>{}</td></tr>',
+            ((item["label"], item["probability"], f"{item['probability']:.1%}") for item in prediction.top_k),
+        )
+        return format_html("<table>{}</table>", rows)
+
+
+def revoke_tokens(modeladmin, request, queryset):
+    for token in queryset:
+        services.api_token_revoke(token=token)
+
+
+revoke_tokens.short_description = "Revoke"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("user__username", "name", "prefix")
+    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    exclude = ("key_hash",)
+    actions = [revoke_tokens]
+
+    def has_add_permission(self, request):
+        return False  # tokens are shown once when made: on the API tokens page or with `manage.py api_token`

@@ -1,0 +1,144 @@
+"""The JSON API, version 1: bearer-token authentication, JSON errors, the same services as the pages."""
+
+from functools import wraps
+
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from classifier import selectors, services
+from classifier.ml import ClassifierUnavailable
+from classifier.openapi import openapi_description
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def error(message: str, status: int, **headers) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def bearer_user(request):
+    """The user whose API token is in the Authorization header, or None."""
+    scheme, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return services.api_token_authenticate(key=key.strip())
+
+
+def api_view(methods):
+    """Token authentication and allowed methods for an API view. Session cookies are not accepted, which is
+    why these views can be exempt from CSRF checks."""
+
+    def decorator(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method not in methods:
+                return error(f"{request.method} is not allowed here.", 405, Allow=", ".join(methods))
+            user = bearer_user(request)
+            if user is None:
+                return error(
+                    "Authentication required: send 'Authorization: Bearer <token>' with a valid API token.",
+                    401,
+                    WWW_Authenticate='Bearer realm="api"',
+                )
+            request.user = user
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@api_view(["GET", "POST"])
+def predictions(request):
+    if request.method == "POST":
+        return _create(request)
+    try:
+        page_size = min(MAX_PAGE_SIZE, max(1, int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))))
+        paginator = Paginator(
+            selectors.prediction_list_for_user(user=request.user, label=request.GET.get("label")), page_size
+        )
+        page = paginator.page(request.GET.get("page", 1))
+    except (ValueError, PageNotAnInteger):
+        return error("page and page_size must be positive whole numbers.", 400)
+    except EmptyPage:
+        return error(f"There is no page {request.GET.get('page')}; there are {paginator.num_pages}.", 404)
+    return JsonResponse(
+        {
+            "count": paginator.count,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "next": _page_url(request, page.next_page_number()) if page.has_next() else None,
+            "previous": _page_url(request, page.previous_page_number()) if page.has_previous() else None,
+            "predictions": [prediction_json(request, prediction) for prediction in page],
+        }
+    )
+
+
+@api_view(["GET", "DELETE"])
+def prediction(request, pk):
+    found = selectors.prediction_get_for_owner(user=request.user, pk=pk)
+    if found is None:
+        return error("No such prediction.", 404)
+    if request.method == "DELETE":
+        services.prediction_delete(prediction=found)
+        return HttpResponse(status=204)
+    return JsonResponse(prediction_json(request, found))
+
+
+def openapi(request):
+    return JsonResponse(openapi_description(request.build_absolute_uri("/api/v1")))
+
+
+@csrf_exempt
+def not_found(request, path=""):
+    return error("No such API endpoint; see /api/v1/openapi.json.", 404)
+
+
+def _create(request):
+    files = request.FILES.getlist("image")
+    oversize = getattr(request, "oversize_uploads", [])
+    if not files and not oversize:
+        return error("Send one or more images as multipart/form-data fields named 'image'.", 400)
+    try:
+        result = services.prediction_create_many(owner=request.user, files=files, oversize_names=oversize)
+    except ClassifierUnavailable:
+        return error("The classifier is unavailable: its model could not be loaded.", 503)
+    errors = [{"file": rejection.file_name, "error": rejection.reason} for rejection in result.rejections]
+    if not result.predictions:
+        summary = "; ".join(rejection.message for rejection in result.rejections)
+        return JsonResponse({"error": f"No image was stored. {summary}", "errors": errors}, status=result.status)
+    body = {"predictions": [prediction_json(request, item) for item in result.predictions], "errors": errors}
+    return JsonResponse(body, status=201)
+
+
+def prediction_json(request, prediction) -> dict:
+    return {
+        "id": prediction.pk,
+        "label": prediction.label,
+        "confidence": prediction.confidence,
+        "top_k": prediction.top_k,
+        "model_version": prediction.model_version,
+        "image_url": request.build_absolute_uri(reverse("prediction_image", args=[prediction.pk])),
+        "created_at": prediction.created_at.isoformat(),
+        "original_name": prediction.original_name,
+        "content_type": prediction.content_type,
+        "size_bytes": prediction.size_bytes,
+        "width": prediction.width,
+        "height": prediction.height,
+        "sha256": prediction.sha256,
+        "inference_ms": prediction.inference_ms,
+        "review_status": prediction.review_status,
+    }
+
+
+def _page_url(request, number):
+    query = request.GET.copy()
+    query["page"] = number
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")

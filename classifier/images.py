@@ -1,0 +1,122 @@
+"""What an uploaded file is, decided from its bytes, and the copy of it that gets stored (without location data)."""
+
+import io
+from dataclasses import dataclass
+
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+try:  # HEIC/HEIF photos from phones, where the optional decoder installs
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_FORMATS = {"HEIF": ("image/heic", ".heic")}
+except ImportError:  # pragma: no cover - pillow-heif ships wheels for the platforms we run on
+    HEIF_FORMATS = {}
+
+# Pillow format name -> (content type, file suffix). MPO is the multi-picture JPEG some cameras write.
+ACCEPTED_FORMATS = {
+    "JPEG": ("image/jpeg", ".jpg"),
+    "MPO": ("image/jpeg", ".jpg"),
+    "PNG": ("image/png", ".png"),
+    "WEBP": ("image/webp", ".webp"),
+    "GIF": ("image/gif", ".gif"),
+    "BMP": ("image/bmp", ".bmp"),
+    **HEIF_FORMATS,
+}
+Image.init()  # registers every plugin, so that `Image.open(formats=...)` can find each one
+OPENERS = [name for name in ACCEPTED_FORMATS if name in Image.OPEN]  # MPO files open through the JPEG opener
+ACCEPTED_NAMES = "JPEG, PNG, WebP, GIF, BMP" + (" or HEIC" if HEIF_FORMATS else "")
+ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+class ImageRejected(ValueError):
+    """An upload that cannot be classified; the message is for the person who sent it."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class InspectedImage:
+    image: Image.Image  # opened, not yet decoded
+    format: str
+    content_type: str
+    suffix: str
+    width: int  # as displayed, after EXIF rotation
+    height: int
+
+
+def inspect_image(data: bytes, *, max_pixels: int) -> InspectedImage:
+    """Open `data` as one of the accepted formats and check its size, without decoding the pixels."""
+    if not data:
+        raise ImageRejected("the file is empty")
+    try:
+        image = Image.open(io.BytesIO(data), formats=OPENERS)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise ImageRejected(f"it is not a {ACCEPTED_NAMES} image") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"it has {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels"
+        )
+    content_type, suffix = ACCEPTED_FORMATS[image.format]
+    if _orientation(image) in ROTATED_ORIENTATIONS:
+        width, height = height, width
+    return InspectedImage(image, image.format, content_type, suffix, width, height)
+
+
+def without_location(data: bytes, image_format: str) -> bytes:
+    """The bytes to store: the upload itself, or, when it carries GPS data, a copy re-saved without it."""
+    image = Image.open(io.BytesIO(data), formats=OPENERS)
+    if not _has_location(image):
+        return data
+    exif = image.getexif()
+    exif.pop(ExifTags.IFD.GPSInfo, None)
+    out = io.BytesIO()
+    options = {"exif": exif.tobytes()}
+    if image.info.get("icc_profile"):
+        options["icc_profile"] = image.info["icc_profile"]
+    if image_format in ("JPEG", "MPO"):
+        # The original quantisation tables and subsampling: no visible generation loss.
+        image.save(out, "JPEG", quality="keep", subsampling="keep", **options)
+    elif image_format == "WEBP":
+        image.save(out, "WEBP", quality=95, **options)
+    elif image_format == "HEIF":
+        image.save(out, "HEIF", quality=95, **options)
+    else:
+        image.save(out, image_format, **options)
+    return out.getvalue()
+
+
+def _has_location(image: Image.Image) -> bool:
+    xmp = image.info.get("xmp") or b""
+    if isinstance(xmp, str):
+        xmp = xmp.encode()
+    return bool(image.getexif().get_ifd(ExifTags.IFD.GPSInfo)) or b"GPSLatitude" in xmp or b"GPSLongitude" in xmp
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def png_bytes(pixels) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def thumbnail_jpeg(data: bytes, size: int) -> bytes:
+    """A small, upright JPEG of a stored image, for lists and the admin."""
+    with Image.open(io.BytesIO(data)) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (size, size))
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image.thumbnail((size, size))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=85)
+        return out.getvalue()

@@ -1,0 +1,151 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json."""
+
+from mlcore.labels import CLASSES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _response(description, schema=_ERROR):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "401": _response("Missing, unknown or revoked API token."),
+    "404": _response("No such prediction among the caller's own."),
+}
+
+_PREDICTION = {
+    "type": "object",
+    "required": ["id", "label", "confidence", "top_k", "model_version", "image_url", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "label": {"type": "string", "enum": list(CLASSES)},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_k": {
+            "type": "array",
+            "description": "All ten classes, highest probability first.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "label": {"type": "string", "enum": list(CLASSES)},
+                    "probability": {"type": "number"},
+                },
+            },
+        },
+        "model_version": {"type": "string"},
+        "image_url": {"type": "string", "format": "uri", "description": "Needs the same bearer token."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "original_name": {"type": "string"},
+        "content_type": {"type": "string"},
+        "size_bytes": {"type": "integer"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "sha256": {"type": "string"},
+        "inference_ms": {"type": "number"},
+        "review_status": {"type": "string", "enum": ["pending", "confirmed", "corrected"]},
+    },
+}
+
+
+def openapi_description(server_url: str) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Classifier API",
+            "version": "1",
+            "description": "Classify photos into the ten CIFAR-10 classes. Create a token on the API tokens page "
+            "or with `python manage.py api_token USERNAME`.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Prediction": _PREDICTION,
+            },
+        },
+        "paths": {
+            "/predictions": {
+                "post": {
+                    "summary": "Classify and store one or more images",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "image": {
+                                            "type": "array",
+                                            "items": {"type": "string", "format": "binary"},
+                                            "description": "JPEG, PNG, WebP, GIF or BMP; 10 MB each at most.",
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _response(
+                            "Stored; files that could not be classified are listed under errors.",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "predictions": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Prediction"},
+                                    },
+                                    "errors": {"type": "array", "items": {"type": "object"}},
+                                },
+                            },
+                        ),
+                        "400": _response("No file was an accepted, decodable image within the pixel limit."),
+                        "401": _ERRORS["401"],
+                        "413": _response("Every file, or the whole request, was over the size limit."),
+                        "503": _response("The classifier is unavailable."),
+                    },
+                },
+                "get": {
+                    "summary": "The caller's own predictions, newest first",
+                    "parameters": [
+                        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                        {"name": "page_size", "in": "query", "schema": {"type": "integer", "maximum": 100}},
+                        {"name": "label", "in": "query", "schema": {"type": "string", "enum": list(CLASSES)}},
+                    ],
+                    "responses": {
+                        "200": _response(
+                            "One page",
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "count": {"type": "integer"},
+                                    "page": {"type": "integer"},
+                                    "pages": {"type": "integer"},
+                                    "next": {"type": ["string", "null"]},
+                                    "previous": {"type": ["string", "null"]},
+                                    "predictions": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Prediction"},
+                                    },
+                                },
+                            },
+                        ),
+                        "401": _ERRORS["401"],
+                    },
+                },
+            },
+            "/predictions/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "get": {
+                    "summary": "One of the caller's predictions",
+                    "responses": {"200": _response("The prediction", {"$ref": "#/components/schemas/Prediction"})}
+                    | _ERRORS,
+                },
+                "delete": {
+                    "summary": "Delete one of the caller's predictions and its image",
+                    "responses": {"204": {"description": "Deleted"}} | _ERRORS,
+                },
+            },
+        },
+    }

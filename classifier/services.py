@@ -1,0 +1,159 @@
+"""Everything that changes predictions and API tokens. The page, the API, the admin and the commands call these."""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from classifier.images import ImageRejected, inspect_image, png_bytes, without_location
+from classifier.ml import get_classifier
+from classifier.models import ApiToken, Prediction
+from mlcore.labels import CLASSES
+from mlcore.preprocessing import ImageError
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "clf_"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    file_name: str
+    reason: str
+    status: int  # 400, or 413 for a file over the size limit
+
+    @property
+    def message(self) -> str:
+        return f"{self.file_name}: {self.reason}."
+
+
+@dataclass
+class UploadResult:
+    predictions: list = field(default_factory=list)
+    rejections: list = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        """201 when anything was stored; otherwise the rejections' status (413 only if every file was too big)."""
+        if self.predictions:
+            return 201
+        if self.rejections and all(rejection.status == 413 for rejection in self.rejections):
+            return 413
+        return 400
+
+
+def prediction_create_many(*, owner, files, oversize_names=()) -> UploadResult:
+    """Classify and store each uploaded file; a bad file is reported and never stops the good ones."""
+    result = UploadResult()
+    limit_mb = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+    for name in oversize_names:
+        result.rejections.append(Rejection(name, f"the file is larger than {limit_mb} MB", 413))
+    for upload in files:
+        name = upload.name or "(unnamed file)"
+        try:
+            result.predictions.append(prediction_create(owner=owner, upload=upload))
+        except ImageRejected as error:
+            result.rejections.append(Rejection(name, str(error), error.status))
+    return result
+
+
+def prediction_create(*, owner, upload) -> Prediction:
+    """Classify one uploaded file and store the record and its image together, or neither.
+
+    Raises ImageRejected for anything that is not an accepted, decodable image within the limits, and
+    ClassifierUnavailable when the model cannot be loaded.
+    """
+    if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+        raise ImageRejected(f"the file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB", 413)
+    data = upload.read()
+    inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    classifier = get_classifier()
+    try:
+        result = classifier.classify([inspected.image])[0]
+    except ImageError:
+        raise ImageRejected("the image is damaged or truncated and cannot be decoded") from None
+    stored = without_location(data, inspected.format)
+    prediction = Prediction(
+        owner=owner,
+        original_name=(upload.name or "")[:255],
+        content_type=inspected.content_type,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=inspected.width,
+        height=inspected.height,
+        label=result.label,
+        confidence=result.confidence,
+        probabilities=result.probabilities,
+        model_input=png_bytes(result.pixels),
+        model_version=classifier.version,
+        inference_ms=round(1000 * result.seconds, 3),
+    )
+    prediction.image.save(f"upload{inspected.suffix}", ContentFile(stored), save=False)
+    try:
+        with transaction.atomic():
+            prediction.save()
+    except BaseException:
+        prediction.image.delete(save=False)  # no file without its record
+        raise
+    return prediction
+
+
+def prediction_delete(*, prediction: Prediction) -> None:
+    """Delete the record, then its file once the deletion is committed (no record ever points at nothing)."""
+    storage, name = prediction.image.storage, prediction.image.name
+    with transaction.atomic():
+        prediction.delete()
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+def prediction_confirm(*, prediction: Prediction, reviewer) -> Prediction:
+    return _review(prediction, reviewer, Prediction.ReviewStatus.CONFIRMED, "")
+
+
+def prediction_correct(*, prediction: Prediction, reviewer, label: str) -> Prediction:
+    if label not in CLASSES:
+        raise ValueError(f"{label!r} is not one of the classes")
+    if label == prediction.label:
+        return prediction_confirm(prediction=prediction, reviewer=reviewer)
+    return _review(prediction, reviewer, Prediction.ReviewStatus.CORRECTED, label)
+
+
+def _review(prediction, reviewer, status, label):
+    prediction.review_status = status
+    prediction.reviewed_label = label
+    prediction.reviewed_by = reviewer
+    prediction.reviewed_at = timezone.now()
+    prediction.save(update_fields=["review_status", "reviewed_label", "reviewed_by", "reviewed_at"])
+    return prediction
+
+
+def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for `user`; the plain token is returned once and only its hash is kept."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name[:100], prefix=key[:12], key_hash=ApiToken.hash_key(key))
+    return token, key
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def api_token_authenticate(*, key: str):
+    """The active user a bearer token belongs to, or None."""
+    token = (
+        ApiToken.objects.active()
+        .select_related("user")
+        .filter(key_hash=ApiToken.hash_key(key), user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.user

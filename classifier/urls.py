@@ -1,0 +1,18 @@
+from django.urls import path, re_path
+
+from classifier import api, views
+
+urlpatterns = [
+    path("predict/", views.predict, name="predict"),
+    path("predictions/", views.prediction_list, name="prediction_list"),
+    path("predictions/<int:pk>/", views.prediction_detail, name="prediction_detail"),
+    path("predictions/<int:pk>/delete/", views.prediction_delete, name="prediction_delete"),
+    path("predictions/<int:pk>/image", views.prediction_image, name="prediction_image"),
+    path("predictions/<int:pk>/model-input.png", views.prediction_model_input, name="prediction_model_input"),
+    path("accounts/tokens/", views.api_tokens, name="api_tokens"),
+    path("accounts/tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("api/v1/predictions", api.predictions, name="api_predictions"),
+    path("api/v1/predictions/<int:pk>", api.prediction, name="api_prediction"),
+    path("api/v1/openapi.json", api.openapi, name="api_openapi"),
+    re_path(r"^api/(?P<path>.*)$", api.not_found),
+]

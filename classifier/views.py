@@ -1,0 +1,134 @@
+"""Pages: Predict, History, one prediction, its image files, and the API token page."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_http_methods, require_POST
+
+from classifier import selectors, services
+from classifier.api import bearer_user
+from classifier.images import thumbnail_jpeg
+from classifier.ml import ClassifierUnavailable, model_summary
+from mlcore.labels import CLASSES
+
+PAGE_SIZE = 20
+THUMBNAIL_SIZE = 256  # pixels on the longer side
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def predict(request):
+    if request.method == "GET":
+        return render(request, "classifier/predict.html", {"model": model_summary()})
+    files = request.FILES.getlist("images")
+    oversize = getattr(request, "oversize_uploads", [])
+    if not files and not oversize:
+        context = {"model": model_summary(), "errors": ["Choose one or more images to classify."]}
+        return render(request, "classifier/predict.html", context, status=400)
+    try:
+        result = services.prediction_create_many(owner=request.user, files=files, oversize_names=oversize)
+    except ClassifierUnavailable:
+        return render(request, "classifier/predict.html", {"model": None}, status=503)
+    if len(result.predictions) == 1 and not result.rejections:
+        return redirect(result.predictions[0])
+    context = {
+        "model": model_summary(),
+        "predictions": result.predictions,
+        "errors": [rejection.message for rejection in result.rejections],
+    }
+    status = 200 if result.predictions else result.status
+    return render(request, "classifier/predict.html", context, status=status)
+
+
+@login_required
+def prediction_list(request):
+    label = request.GET.get("label") or None
+    predictions = selectors.prediction_list_for_user(user=request.user, label=label)
+    page = Paginator(predictions, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "label": label if label in CLASSES else None, "classes": CLASSES}
+    return render(request, "classifier/prediction_list.html", context)
+
+
+@login_required
+def prediction_detail(request, pk):
+    prediction = _own_prediction(request, pk)
+    return render(request, "classifier/prediction_detail.html", {"prediction": prediction})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def prediction_delete(request, pk):
+    prediction = _own_prediction(request, pk)
+    if request.method == "GET":
+        return render(request, "classifier/prediction_confirm_delete.html", {"prediction": prediction})
+    services.prediction_delete(prediction=prediction)
+    messages.success(request, f"Deleted {prediction.original_name}.")
+    return redirect("prediction_list")
+
+
+@cache_control(private=True, max_age=3600)
+def prediction_image(request, pk):
+    """The stored upload, for its owner and staff only (session or API token), with the content type the
+    server decided."""
+    prediction = _viewable_prediction(request, pk)
+    with prediction.image.open("rb") as stored:
+        data = stored.read()
+    if request.GET.get("size") == "thumbnail":
+        return _image_response(thumbnail_jpeg(data, THUMBNAIL_SIZE), "image/jpeg")
+    return _image_response(data, prediction.content_type)
+
+
+@cache_control(private=True, max_age=3600)
+def prediction_model_input(request, pk):
+    """The 32x32 image the network saw."""
+    prediction = _viewable_prediction(request, pk)
+    return _image_response(bytes(prediction.model_input), "image/png")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request):
+    new_key = None
+    if request.method == "POST":
+        _, new_key = services.api_token_create(user=request.user, name=request.POST.get("name", "").strip())
+    tokens = selectors.api_token_list_for_user(user=request.user)
+    return render(request, "classifier/api_tokens.html", {"tokens": tokens, "new_key": new_key})
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk):
+    token = selectors.api_token_list_for_user(user=request.user).filter(pk=pk).first()
+    if token is None:
+        raise Http404("No such token.")
+    services.api_token_revoke(token=token)
+    messages.success(request, f"Revoked the token {token.prefix}…")
+    return redirect("api_tokens")
+
+
+def _own_prediction(request, pk):
+    prediction = selectors.prediction_get_for_owner(user=request.user, pk=pk)
+    if prediction is None:
+        raise Http404("No such prediction.")
+    return prediction
+
+
+def _viewable_prediction(request, pk):
+    user = request.user if request.user.is_authenticated else bearer_user(request)
+    if user is None:
+        raise PermissionDenied("Sign in to see uploaded images.")
+    prediction = selectors.prediction_get_viewable(user=user, pk=pk)
+    if prediction is None:
+        raise Http404("No such prediction.")
+    return prediction
+
+
+def _image_response(data: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response

@@ -1,0 +1,48 @@
+// Predict page: drop files anywhere on the page or paste an image, and they go into the "Images" input.
+(function () {
+  "use strict";
+  const input = document.getElementById("id_images");
+  const zone = document.getElementById("drop-zone");
+  const list = document.getElementById("chosen-files");
+  if (!input || !zone || !list) return;
+
+  function showChosen() {
+    list.replaceChildren();
+    for (const file of input.files) {
+      const item = document.createElement("li");
+      item.textContent = `${file.name || "pasted image"} (${Math.ceil(file.size / 1024)} KB)`;
+      list.appendChild(item);
+    }
+  }
+
+  function addFiles(files) {
+    const transfer = new DataTransfer();
+    for (const file of input.files) transfer.items.add(file);
+    for (const file of files) {
+      if (file.type.startsWith("image/") || /\.(heic|heif)$/i.test(file.name)) transfer.items.add(file);
+    }
+    input.files = transfer.files;
+    showChosen();
+  }
+
+  input.addEventListener("change", showChosen);
+  document.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (event.relatedTarget === null) zone.classList.remove("dragging");
+  });
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    if (event.dataTransfer && event.dataTransfer.files.length) addFiles(event.dataTransfer.files);
+  });
+  document.addEventListener("paste", (event) => {
+    const files = event.clipboardData ? Array.from(event.clipboardData.files) : [];
+    if (files.length) {
+      event.preventDefault();
+      addFiles(files);
+    }
+  });
+})();
