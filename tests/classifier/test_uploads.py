@@ -171,3 +171,14 @@ def test_a_batch_stores_the_good_files_and_reports_the_bad_ones(owner_client, us
         "good-1.jpg",
         "good-2.png",
     ]
+
+
+def test_a_50_megapixel_phone_photo_is_classified(owner_client, user):
+    size = (8160, 6120)  # 49.9 megapixels
+    photo = Image.merge("RGB", [Image.linear_gradient("L").resize(size)] * 3)
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=80)
+    assert len(buffer.getvalue()) < 10 * 1024 * 1024
+    response = owner_client.post("/predict/", {"images": SimpleUploadedFile("IMG_0001.JPG", buffer.getvalue())})
+    assert response.status_code == 302
+    assert (Prediction.objects.get(owner=user).width, Prediction.objects.get(owner=user).height) == size

@@ -1,0 +1,103 @@
+"""Staff review predictions in the admin: list, filters, search, detail, confirm, correct, CSV export."""
+
+import csv
+import io
+
+import pytest
+
+from classifier.models import Prediction
+from tests.classifier.factories import make_prediction
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/classifier/prediction/"
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def predictions(user, other_user):
+    return [make_prediction(user, "alice-1.jpg"), make_prediction(user, "alice-2.jpg"), make_prediction(other_user)]
+
+
+def test_the_list_shows_thumbnail_label_confidence_owner_version_and_date(staff_client, predictions):
+    page = staff_client.get(CHANGELIST).content.decode()
+    first = predictions[0]
+    assert f"/predictions/{first.pk}/image?size=thumbnail" in page
+    assert first.label in page and f"{first.confidence:.1%}" in page
+    assert "alice" in page and "bob" in page and first.model_version in page
+
+
+def test_filters_and_search(staff_client, predictions):
+    for query in ("label=cat", "review_status=pending", "confidence=low", "confidence=high", "model_version=x"):
+        assert staff_client.get(f"{CHANGELIST}?{query}").status_code == 200
+    searched = staff_client.get(f"{CHANGELIST}?q=bob").context["cl"].result_list
+    assert [p.owner.username for p in searched] == ["bob"]
+    by_name = staff_client.get(f"{CHANGELIST}?q=alice-2").context["cl"].result_list
+    assert [p.original_name for p in by_name] == ["alice-2.jpg"]
+
+
+def test_the_confidence_band_filter_splits_by_confidence(staff_client, predictions):
+    Prediction.objects.filter(pk=predictions[0].pk).update(confidence=0.3)
+    Prediction.objects.filter(pk=predictions[1].pk).update(confidence=0.95)
+    low = staff_client.get(f"{CHANGELIST}?confidence=low").context["cl"].result_list
+    high = staff_client.get(f"{CHANGELIST}?confidence=high").context["cl"].result_list
+    assert predictions[0] in low and predictions[1] not in low
+    assert predictions[1] in high and predictions[0] not in high
+
+
+def test_the_detail_view_shows_the_image_large_and_the_probabilities_read_only(staff_client, predictions):
+    prediction = predictions[0]
+    page = staff_client.get(f"{CHANGELIST}{prediction.pk}/change/").content.decode()
+    assert f'src="/predictions/{prediction.pk}/image"' in page
+    assert page.count("<meter") == 10
+    assert 'name="label"' not in page  # model outputs cannot be edited
+    assert staff_client.get(f"{CHANGELIST}add/").status_code == 403
+
+
+def test_confirming_stores_status_reviewer_and_time(staff_client, staff_user, predictions):
+    staff_client.post(CHANGELIST, {"action": "confirm_predictions", "_selected_action": [predictions[0].pk]})
+    prediction = Prediction.objects.get(pk=predictions[0].pk)
+    assert prediction.review_status == "confirmed"
+    assert prediction.reviewed_by == staff_user and prediction.reviewed_at is not None
+    assert Prediction.objects.pending_review().count() == 2
+
+
+def test_correcting_to_another_class_keeps_the_models_answer(staff_client, staff_user, predictions):
+    original = predictions[1].label
+    new_label = "truck" if original != "truck" else "ship"
+    staff_client.post(CHANGELIST, {"action": f"correct_to_{new_label}", "_selected_action": [predictions[1].pk]})
+    prediction = Prediction.objects.get(pk=predictions[1].pk)
+    assert prediction.review_status == "corrected"
+    assert prediction.reviewed_label == new_label and prediction.label == original
+    assert prediction.reviewed_by == staff_user
+
+
+def test_csv_export_of_the_selected_rows(staff_client, predictions):
+    selected = [predictions[0].pk, predictions[2].pk]
+    response = staff_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": selected})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert sorted(int(row["id"]) for row in rows) == sorted(selected)
+    assert {"owner", "label", "confidence", "model_version", "p_cat", "review_status"} <= set(rows[0])
+    assert sum(
+        float(rows[0][f"p_{name}"])
+        for name in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    ) == pytest.approx(1, abs=1e-3)
+
+
+def test_csv_export_of_all_filtered_rows(staff_client, predictions):
+    response = staff_client.post(
+        f"{CHANGELIST}?q=alice", {"action": "export_csv", "select_across": "1", "_selected_action": [predictions[0].pk]}
+    )
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert sorted(row["original_name"] for row in rows) == ["alice-1.jpg", "alice-2.jpg"]
+
+
+def test_non_staff_users_cannot_open_the_admin(owner_client):
+    response = owner_client.get(CHANGELIST)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

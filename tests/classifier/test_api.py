@@ -1,0 +1,188 @@
+"""The JSON API with good, revoked and bad tokens; every error is JSON with the right status."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+
+from classifier.models import ApiToken, Prediction
+from classifier.services import api_token_create, api_token_revoke
+from mlcore.labels import CLASSES
+from tests.classifier.factories import make_prediction
+from tests.conftest import cifar_test_images, image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token(user):
+    return api_token_create(user=user, name="tests")[1]
+
+
+@pytest.fixture
+def api(client, token):
+    """A client that sends the token with every request."""
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def test_upload_answers_201_with_the_documented_fields(api, user):
+    photo = cifar_test_images()["ship-0000.jpg"]
+    response = api.post("/api/v1/predictions", {"image": SimpleUploadedFile("ship.jpg", photo)})
+    assert response.status_code == 201
+    [item] = response.json()["predictions"]
+    prediction = Prediction.objects.get(owner=user)
+    assert item["id"] == prediction.pk
+    assert item["label"] == prediction.label == "ship"
+    assert item["confidence"] == pytest.approx(max(p["probability"] for p in item["top_k"]))
+    assert [entry["label"] for entry in item["top_k"]][0] == item["label"]
+    assert sorted(entry["label"] for entry in item["top_k"]) == sorted(CLASSES)
+    probabilities = [entry["probability"] for entry in item["top_k"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert item["model_version"] == prediction.model_version
+    assert item["image_url"] == f"http://testserver/predictions/{prediction.pk}/image"
+    assert item["created_at"].startswith(prediction.created_at.isoformat()[:19])
+
+
+def test_several_images_in_one_request_and_bad_ones_reported(api, user):
+    files = [SimpleUploadedFile("a.jpg", image_bytes()), SimpleUploadedFile("b.svg", b"<svg/>")]
+    response = api.post("/api/v1/predictions", {"image": files})
+    assert response.status_code == 201
+    body = response.json()
+    assert [item["id"] for item in body["predictions"]] == [Prediction.objects.get(owner=user).pk]
+    assert body["errors"] == [{"file": "b.svg", "error": "it is not a JPEG, PNG, WebP, GIF, BMP or HEIC image"}]
+
+
+def test_only_bad_files_answer_400_and_store_nothing(api):
+    response = api.post("/api/v1/predictions", {"image": SimpleUploadedFile("x.jpg", b"")})
+    assert response.status_code == 400
+    assert "x.jpg: the file is empty" in response.json()["error"]
+    assert Prediction.objects.count() == 0
+
+
+def test_an_oversize_file_answers_413(api, settings):
+    settings.MAX_UPLOAD_BYTES = 100_000
+    big = image_bytes("PNG", size=(500, 500), compress_level=0)
+    response = api.post("/api/v1/predictions", {"image": SimpleUploadedFile("big.png", big)})
+    assert response.status_code == 413
+    assert "big.png: the file is larger than" in response.json()["error"]
+
+
+def test_a_request_without_images_answers_400(api):
+    response = api.post("/api/v1/predictions", {"file": SimpleUploadedFile("a.jpg", image_bytes())})
+    assert response.status_code == 400
+    assert "named 'image'" in response.json()["error"]
+
+
+def test_list_shows_only_the_callers_predictions_newest_first_paginated(api, user, other_user):
+    mine = [make_prediction(user, f"{index}.jpg") for index in range(3)]
+    make_prediction(other_user, "not-mine.jpg")
+    body = api.get("/api/v1/predictions?page_size=2").json()
+    assert body["count"] == 3 and body["pages"] == 2
+    assert [item["id"] for item in body["predictions"]] == [mine[2].pk, mine[1].pk]
+    assert body["next"] == "http://testserver/api/v1/predictions?page_size=2&page=2"
+    second = api.get(body["next"]).json()
+    assert [item["id"] for item in second["predictions"]] == [mine[0].pk]
+    assert api.get("/api/v1/predictions?page=9").status_code == 404
+    assert api.get("/api/v1/predictions?page=x").status_code == 400
+
+
+def test_get_and_delete_one_prediction(api, user, media_root, django_capture_on_commit_callbacks):
+    prediction = make_prediction(user)
+    assert api.get(f"/api/v1/predictions/{prediction.pk}").json()["id"] == prediction.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/v1/predictions/{prediction.pk}").status_code == 204
+    assert api.get(f"/api/v1/predictions/{prediction.pk}").status_code == 404
+    assert not any(path.is_file() for path in media_root.rglob("*"))
+
+
+def test_another_users_prediction_is_404_on_the_api_and_its_image(api, other_user):
+    theirs = make_prediction(other_user)
+    for response in (
+        api.get(f"/api/v1/predictions/{theirs.pk}"),
+        api.delete(f"/api/v1/predictions/{theirs.pk}"),
+        api.get(f"/predictions/{theirs.pk}/image"),
+    ):
+        assert response.status_code == 404
+    assert Prediction.objects.filter(pk=theirs.pk).exists()
+
+
+def test_the_image_url_works_with_the_same_token(api, user):
+    prediction = make_prediction(user)
+    response = api.get(f"/predictions/{prediction.pk}/image")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer wrong-token", "Basic dXNlcjpwYXNz", "Token abc"])
+def test_missing_or_bad_tokens_answer_401_json(client, header, user):
+    if header:
+        client.defaults["HTTP_AUTHORIZATION"] = header
+    response = client.get("/api/v1/predictions")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "API token" in response.json()["error"]
+
+
+def test_a_revoked_token_stops_working(api, user):
+    api_token_revoke(token=ApiToken.objects.get(user=user))
+    assert api.get("/api/v1/predictions").status_code == 401
+
+
+def test_a_session_cookie_alone_does_not_authenticate_the_api(owner_client):
+    assert owner_client.get("/api/v1/predictions").status_code == 401
+
+
+def test_tokens_of_inactive_users_are_refused(api, user):
+    user.is_active = False
+    user.save()
+    assert api.get("/api/v1/predictions").status_code == 401
+
+
+def test_wrong_methods_and_unknown_paths_answer_json(api, user):
+    response = api.put("/api/v1/predictions")
+    assert response.status_code == 405 and response["Allow"] == "GET, POST"
+    assert "error" in response.json()
+    missing = api.get("/api/v1/nothing-here")
+    assert missing.status_code == 404 and "openapi.json" in missing.json()["error"]
+
+
+def test_the_openapi_description_lists_the_endpoints(client):
+    body = client.get("/api/v1/openapi.json").json()
+    assert body["openapi"].startswith("3.")
+    assert set(body["paths"]) == {"/predictions", "/predictions/{id}"}
+    assert set(body["paths"]["/predictions/{id}"]) >= {"get", "delete"}
+    assert body["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_the_api_token_command_prints_a_working_token(client, user, capsys):
+    call_command("api_token", "alice")
+    key = capsys.readouterr().out.strip()
+    response = client.get("/api/v1/predictions", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200
+    assert ApiToken.objects.get(user=user).key_hash != key  # only the hash is stored
+
+
+def test_the_api_token_command_names_an_unknown_user(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        call_command("api_token", "nobody")
+
+
+def test_users_create_and_revoke_tokens_on_their_account_page(owner_client, user):
+    page = owner_client.post("/accounts/tokens/", {"name": "my script"}).content.decode()
+    token = ApiToken.objects.get(user=user)
+    assert "copy it now" in page and token.prefix in page
+    assert owner_client.get("/api/v1/predictions", HTTP_AUTHORIZATION="Bearer x").status_code == 401
+    owner_client.post(f"/accounts/tokens/{token.pk}/revoke/")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert "revoked" in owner_client.get("/accounts/tokens/").content.decode()
+
+
+def test_users_cannot_revoke_someone_elses_token(client, other_user, user):
+    token, _ = api_token_create(user=user)
+    client.force_login(other_user)
+    assert client.post(f"/accounts/tokens/{token.pk}/revoke/").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None

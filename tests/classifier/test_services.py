@@ -1,0 +1,138 @@
+"""The upload service: what is stored, what is stripped, and that a record never exists without its file."""
+
+import hashlib
+import io
+import threading
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from PIL import ExifTags, Image
+
+from classifier import services
+from classifier.images import ImageRejected
+from classifier.models import Prediction
+from classifier.services import prediction_create, prediction_create_many
+from tests.conftest import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def jpeg_with_gps():
+    image = Image.new("RGB", (120, 80), (30, 90, 160))
+    exif = image.getexif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.Base.Orientation] = 1
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif, quality=90)
+    return buffer.getvalue()
+
+
+def test_a_stored_prediction_has_every_field_the_page_and_api_show(user, media_root):
+    data = image_bytes("PNG", size=(50, 40))
+    prediction = prediction_create(owner=user, upload=SimpleUploadedFile("a.png", data, "text/plain"))
+    prediction.refresh_from_db()
+    assert prediction.owner == user
+    assert prediction.content_type == "image/png"  # from the content, not the client's claim
+    assert prediction.size_bytes == len(data)
+    assert prediction.sha256 == hashlib.sha256(data).hexdigest()
+    assert (prediction.width, prediction.height) == (50, 40)
+    assert set(prediction.probabilities) == {item["label"] for item in prediction.top_k}
+    assert prediction.label == prediction.top_k[0]["label"]
+    assert prediction.confidence == pytest.approx(prediction.top_k[0]["probability"])
+    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (32, 32)
+    assert prediction.model_version and prediction.inference_ms > 0
+    assert (media_root / prediction.image.name).read_bytes() == data  # no location data: stored unchanged
+    assert prediction.image.name.endswith(".png")
+
+
+def test_gps_location_is_removed_from_stored_photos_and_the_rest_kept(user, media_root):
+    data = jpeg_with_gps()
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    prediction = prediction_create(owner=user, upload=SimpleUploadedFile("holiday.jpg", data))
+    stored = Image.open(media_root / prediction.image.name)
+    assert not stored.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    assert stored.getexif()[ExifTags.Base.Make] == "PhoneMaker"
+    assert stored.size == (120, 80)
+    assert prediction.sha256 == hashlib.sha256(data).hexdigest()  # of what the user sent
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "WEBP"])
+def test_gps_location_is_removed_from_png_and_webp_too(user, media_root, image_format):
+    image = Image.new("RGB", (30, 30), (0, 0, 0))
+    exif = image.getexif()
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({1: "N", 2: (48.0, 51.0, 29.0)})
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, exif=exif)
+    prediction = prediction_create(owner=user, upload=SimpleUploadedFile("x", buffer.getvalue()))
+    assert not Image.open(media_root / prediction.image.name).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+
+
+def test_no_file_is_left_when_the_record_cannot_be_saved(user, media_root, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(Prediction, "save", fail)
+    with pytest.raises(RuntimeError):
+        prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
+    assert not any(path.is_file() for path in media_root.rglob("*"))
+
+
+def test_rejections_carry_the_reason_and_the_status(user):
+    result = prediction_create_many(
+        owner=user, files=[SimpleUploadedFile("a.txt", b"hello")], oversize_names=["big.jpg"]
+    )
+    assert result.predictions == []
+    assert [(r.file_name, r.status) for r in result.rejections] == [("big.jpg", 413), ("a.txt", 400)]
+    assert result.status == 400
+    only_big = prediction_create_many(owner=user, files=[], oversize_names=["big.jpg"])
+    assert only_big.status == 413
+
+
+def test_the_service_refuses_files_over_the_limit_itself(user, settings):
+    settings.MAX_UPLOAD_BYTES = 10
+    with pytest.raises(ImageRejected) as caught:
+        prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
+    assert caught.value.status == 413
+
+
+def test_correcting_to_the_predicted_class_counts_as_confirming(user, staff_user):
+    prediction = prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
+    services.prediction_correct(prediction=prediction, reviewer=staff_user, label=prediction.label)
+    assert prediction.review_status == "confirmed"
+    with pytest.raises(ValueError, match="not one of the classes"):
+        services.prediction_correct(prediction=prediction, reviewer=staff_user, label="unicorn")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_uploads_never_see_database_is_locked(user):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's locking is what this checks")
+    errors = []
+
+    def upload(index):
+        try:
+            for step in range(5):
+                prediction_create(owner=user, upload=SimpleUploadedFile(f"{index}-{step}.jpg", image_bytes()))
+        except Exception as error:  # noqa: BLE001 - any failure is the finding
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Prediction.objects.count() == 40
+
+
+def test_sqlite_runs_with_wal_immediate_transactions_and_a_busy_timeout(settings):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 20_000
+    assert connection.transaction_mode == "IMMEDIATE"
