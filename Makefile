@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
+CHROMIUM ?= /usr/bin/chromium
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test lint format train bench clean
+.PHONY: setup browser run test lint format train bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +19,20 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(BIN)/.installed
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is never used); installed when missing.
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://$(HOST):$(PORT)/  (create an admin with: $(BIN)/python manage.py createsuperuser)"
 	$(BIN)/gunicorn classifier_site.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
-test: setup lint
+test: setup lint browser
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings classifier_site.settings.test
 	$(BIN)/python -m pytest
 

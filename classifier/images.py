@@ -3,7 +3,9 @@
 import io
 from dataclasses import dataclass
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from mlcore.preprocessing import upright_rgb
 
 try:  # HEIC/HEIF photos from phones, where the optional decoder installs
     from pillow_heif import register_heif_opener
@@ -112,11 +114,8 @@ def png_bytes(pixels) -> bytes:
 
 def thumbnail_jpeg(data: bytes, size: int) -> bytes:
     """A small, upright JPEG of a stored image, for lists and the admin."""
-    with Image.open(io.BytesIO(data)) as image:
-        if image.format == "JPEG":
-            image.draft("RGB", (size, size))
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((size, size))
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=85)
-        return out.getvalue()
+    image = upright_rgb(data, size)
+    image.thumbnail((size, size))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()

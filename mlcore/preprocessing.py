@@ -55,20 +55,28 @@ def open_image(source) -> Image.Image:
 
 def to_model_input(source) -> np.ndarray:
     """Return the (32, 32, 3) uint8 array the network takes for this image."""
-    image = open_image(source)
+    image = upright_rgb(source, DRAFT_MIN_SIDE)
     try:
-        return _prepare(image)
+        return _resize(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError(f"the image could not be decoded: {error}") from error
 
 
-def _prepare(image: Image.Image) -> np.ndarray:
-    if getattr(image, "n_frames", 1) > 1:
-        image.seek(0)
-    if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
-        image.draft("RGB", _draft_request(image.size))
-    image = ImageOps.exif_transpose(image)
-    image = _to_rgb(image)
+def upright_rgb(source, min_side: int) -> Image.Image:
+    """The image's first frame, upright, as 8-bit RGB on grey; JPEGs decoded at the smallest DCT scale that
+    keeps at least `min_side` pixels on the shorter side."""
+    image = open_image(source)
+    try:
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
+            image.draft("RGB", _draft_request(image.size, min_side))
+        return _to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(f"the image could not be decoded: {error}") from error
+
+
+def _resize(image: Image.Image) -> np.ndarray:
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize(
             (IMAGE_SIZE, IMAGE_SIZE),
@@ -79,10 +87,10 @@ def _prepare(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def _draft_request(size):
-    """Ask for a reduction that keeps the shorter side's square at DRAFT_MIN_SIDE pixels or more."""
+def _draft_request(size, min_side):
+    """Ask for a reduction that keeps the shorter side at `min_side` pixels or more."""
     width, height = size
-    scale = min(width, height) / DRAFT_MIN_SIDE
+    scale = min(width, height) / min_side
     if scale <= 1:
         return size
     return (max(1, int(width / scale)), max(1, int(height / scale)))

@@ -1,8 +1,11 @@
 """Every page as an anonymous visitor, the owner and another user; CSRF on every form."""
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 
 from classifier.models import Prediction
 from tests.classifier.factories import make_prediction
@@ -196,3 +199,13 @@ def test_forms_work_with_the_csrf_token(csrf_client):
         "/predict/", {"images": SimpleUploadedFile("a.jpg", image_bytes()), "csrfmiddlewaretoken": token}
     )
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("image_format", "mode"), [("PNG", "I;16"), ("PNG", "LA"), ("JPEG", "CMYK"), ("GIF", "P"), ("WEBP", "RGBA")]
+)
+def test_thumbnails_of_every_kind_of_upload_are_upright_jpegs(owner_client, user, image_format, mode):
+    prediction = make_prediction(user, "x", image_bytes(image_format, size=(600, 300), mode=mode))
+    response = owner_client.get(f"/predictions/{prediction.pk}/image?size=thumbnail")
+    assert response["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(response.content)).size == (256, 128)

@@ -316,7 +316,7 @@ def test_open_image_returns_pil_images_unchanged_and_opens_the_rest():
 
 
 def test_draft_request_for_a_large_photo_keeps_the_short_side_at_the_minimum():
-    width, height = _draft_request((4000, 3000))
+    width, height = _draft_request((4000, 3000), DRAFT_MIN_SIDE)
 
     assert min(width, height) >= DRAFT_MIN_SIDE
     assert width * height <= 4000 * 3000 / 16  # much smaller than the original
@@ -324,8 +324,8 @@ def test_draft_request_for_a_large_photo_keeps_the_short_side_at_the_minimum():
 
 
 def test_draft_request_leaves_small_images_alone():
-    assert _draft_request((100, 80)) == (100, 80)
-    assert _draft_request((DRAFT_MIN_SIDE, 5000)) == (DRAFT_MIN_SIDE, 5000)
+    assert _draft_request((100, 80), DRAFT_MIN_SIDE) == (100, 80)
+    assert _draft_request((DRAFT_MIN_SIDE, 5000), DRAFT_MIN_SIDE) == (DRAFT_MIN_SIDE, 5000)
 
 
 @pytest.fixture(scope="module")
