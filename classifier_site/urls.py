@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("chat/", include("chat.urls")),
     path("", include("classifier.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "classifier",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +140,19 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "classifier@localhost")
+
+# Chat: any OpenAI-compatible server. Without a key or a base URL, /chat/ explains how to configure it.
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")  # e.g. http://127.0.0.1:11434/v1 for Ollama
+OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-5-mini")
+OPENAI_MODELS = env_list("OPENAI_MODELS")  # more models a user may pick from, besides OPENAI_MODEL
+# Each upstream read waits at most this long and is retried at most this often, so a reply always ends well
+# inside gunicorn's worker timeout.
+OPENAI_TIMEOUT = float(os.environ.get("OPENAI_TIMEOUT", "20"))  # seconds
+OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "1"))
+CHAT_TOOLS = env_bool("CHAT_TOOLS", True)  # offer the list_my_predictions tool to the model
+CHAT_MAX_MESSAGE_CHARS = int(os.environ.get("CHAT_MAX_MESSAGE_CHARS", "8000"))
+CHAT_MESSAGES_PER_MINUTE = int(os.environ.get("CHAT_MESSAGES_PER_MINUTE", "10"))
 
 # The model bundle the site serves: the one shipped in the repository unless MODEL_DIR names another.
 SHIPPED_MODEL_DIR = BASE_DIR / "models" / "cifar10"

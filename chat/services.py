@@ -1,0 +1,269 @@
+"""Conversations and messages: every write, and the streaming of replies from the chat server.
+
+A user's message is saved before the chat server is called; the reply is saved as it streams in, and ends
+complete, cut short (Stop, a closed page, a broken stream) or failed, with the reason shown to the user.
+"""
+
+import time
+from datetime import timedelta
+
+import openai
+from django.conf import settings
+from django.utils import timezone
+
+from chat.client import UPSTREAM_ERRORS, available_models, describe_failure, get_client
+from chat.markdown import render_markdown
+from chat.models import Conversation, Message
+from chat.prompts import prediction_context, system_prompt
+from chat.tools import TOOLS, run_tool
+
+TITLE_LENGTH = 60
+MAX_TOOL_ROUNDS = 3
+RENDER_EVERY = 0.25  # seconds between re-rendered Markdown snapshots sent to the page
+SAVE_EVERY = 1.0  # seconds between saves of a reply being streamed
+STOP_CHECK_EVERY = 0.2  # seconds between looks at the Stop flag
+
+
+class ChatRefused(Exception):
+    """A message the site will not send on; the text is for the user."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def conversation_create(*, owner, model: str | None = None, prediction=None) -> Conversation:
+    models = available_models()
+    conversation = Conversation(owner=owner, model=model if model in models else models[0])
+    if prediction is not None:
+        conversation.prediction = prediction
+        conversation.context = prediction_context(prediction)
+        conversation.title = f"About {prediction.original_name}"[:200]
+    conversation.save()
+    return conversation
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = " ".join(title.split())[:200]
+    if not title:
+        raise ChatRefused("A conversation needs a title.")
+    conversation.title = title
+    conversation.title_set_by_user = True
+    conversation.save(update_fields=["title", "title_set_by_user"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def message_submit(*, conversation: Conversation, content: str) -> Message:
+    """Check and save the user's message (before anything is sent upstream); the first one names the chat."""
+    text = content.strip()
+    if not text:
+        raise ChatRefused("Write a message first.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatRefused(
+            f"A message can be at most {settings.CHAT_MAX_MESSAGE_CHARS} characters; this one has {len(text)}."
+        )
+    recent = Message.objects.filter(
+        conversation__owner=conversation.owner,
+        role=Message.Role.USER,
+        created_at__gte=timezone.now() - timedelta(minutes=1),
+    ).count()
+    if recent >= settings.CHAT_MESSAGES_PER_MINUTE:
+        raise ChatRefused(
+            f"You can send {settings.CHAT_MESSAGES_PER_MINUTE} messages a minute. Wait a moment, then send again; "
+            "your text is still in the box.",
+            429,
+        )
+    first = not conversation.messages.filter(role=Message.Role.USER).exists()
+    message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    if first and not conversation.title_set_by_user:
+        conversation.title = title_from(text)
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["title", "updated_at"])
+    return message
+
+
+def title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def message_stop(*, message: Message) -> None:
+    """Ask the stream writing `message` to end; it saves what it has and closes the upstream request."""
+    Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(stop_requested=True)
+
+
+def reply_discard_last(*, conversation: Conversation) -> None:
+    """Remove the answer to the last user message, so that it can be asked again (Regenerate, Retry)."""
+    last_user = conversation.messages.filter(role=Message.Role.USER).last()
+    if last_user is None:
+        raise ChatRefused("There is no message to answer yet.")
+    conversation.messages.filter(role=Message.Role.ASSISTANT, created_at__gte=last_user.created_at).exclude(
+        status=Message.Status.STREAMING
+    ).delete()
+
+
+def upstream_messages(conversation: Conversation) -> list[dict]:
+    history = conversation.messages.exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING])
+    return [
+        {"role": "system", "content": system_prompt(conversation.context)},
+        *({"role": message.role, "content": message.content} for message in history if message.content),
+    ]
+
+
+def reply_events(*, conversation: Conversation, user):
+    """Ask the chat server to answer the conversation; yield (event, data) pairs while the reply streams in.
+
+    Events: start {message_id}; delta {text[, html]}; tool {name}; done {message_id, status, html, usage};
+    error {message, retry_after, message_id, status, html}. Closing the generator (the page went away) saves
+    the reply as cut short and ends the upstream request.
+    """
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=conversation.model,
+    )
+    writer = ReplyWriter(reply)
+    yield "start", {"message_id": reply.pk}
+    try:
+        yield from _stream(conversation, user, writer)
+    except GeneratorExit:
+        writer.finish(Message.Status.INCOMPLETE)
+        raise
+    except UPSTREAM_ERRORS as error:
+        failure = describe_failure(error, streamed_anything=bool(writer.text))
+        writer.finish(Message.Status.INCOMPLETE if writer.text else Message.Status.FAILED, error=str(failure))
+        yield "error", {"message": str(failure), "retry_after": failure.retry_after, **writer.summary()}
+    except BaseException:
+        writer.finish(Message.Status.FAILED, error="The site failed while writing this answer.")
+        raise
+    else:
+        yield "done", writer.summary()
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+
+
+def _stream(conversation, user, writer):
+    messages = upstream_messages(conversation)
+    tools = TOOLS if settings.CHAT_TOOLS else None
+    for _ in range(MAX_TOOL_ROUNDS + 1):
+        try:
+            stream = _open(conversation.model, messages, tools)
+        except openai.BadRequestError:
+            if not tools:
+                raise
+            tools = None  # a server without tool calling: ask again without tools
+            stream = _open(conversation.model, messages, tools)
+        calls = {}
+        round_text = len(writer.text)
+        with stream:
+            for chunk in stream:
+                writer.count_usage(getattr(chunk, "usage", None))
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        writer.add(choice.delta.content)
+                        yield "delta", {"text": choice.delta.content, **writer.snapshot_if_due()}
+                    for call in choice.delta.tool_calls or []:
+                        _collect_tool_call(calls, call)
+                if writer.stop_requested():
+                    writer.finish(Message.Status.INCOMPLETE)
+                    return
+        if not calls or tools is None:
+            writer.finish(Message.Status.COMPLETE)
+            return
+        messages.append(_assistant_tool_message(writer.text[round_text:], calls))
+        for call in calls.values():
+            yield "tool", {"name": call["name"]}
+            writer.reply.tool_calls.append({"name": call["name"], "arguments": call["arguments"]})
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call["id"],
+                    "content": run_tool(call["name"], call["arguments"], user=user),
+                }
+            )
+    writer.finish(Message.Status.COMPLETE)
+
+
+def _open(model, messages, tools):
+    options = {"tools": tools} if tools else {}
+    return get_client().chat.completions.create(
+        model=model, messages=messages, stream=True, stream_options={"include_usage": True}, **options
+    )
+
+
+def _collect_tool_call(calls: dict, delta) -> None:
+    call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+    call["id"] = delta.id or call["id"]
+    if delta.function is not None:
+        call["name"] += delta.function.name or ""
+        call["arguments"] += delta.function.arguments or ""
+
+
+def _assistant_tool_message(text: str, calls: dict) -> dict:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+            for call in calls.values()
+        ],
+    }
+
+
+class ReplyWriter:
+    """Keeps a streaming reply's text, saves it now and then, and notices when Stop was pressed."""
+
+    def __init__(self, reply: Message):
+        self.reply = reply
+        self.parts: list[str] = []
+        self.text = ""
+        now = time.monotonic()
+        self._rendered_at = self._saved_at = self._stop_checked_at = now
+        self._finished = False
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.text += text
+        if time.monotonic() - self._saved_at >= SAVE_EVERY:
+            self.reply.content = self.text
+            self.reply.save(update_fields=["content"])
+            self._saved_at = time.monotonic()
+
+    def snapshot_if_due(self) -> dict:
+        if time.monotonic() - self._rendered_at < RENDER_EVERY:
+            return {}
+        self._rendered_at = time.monotonic()
+        return {"html": render_markdown(self.text)}
+
+    def count_usage(self, usage) -> None:
+        if usage is None:
+            return
+        self.reply.prompt_tokens = (self.reply.prompt_tokens or 0) + (usage.prompt_tokens or 0)
+        self.reply.completion_tokens = (self.reply.completion_tokens or 0) + (usage.completion_tokens or 0)
+
+    def stop_requested(self) -> bool:
+        if time.monotonic() - self._stop_checked_at < STOP_CHECK_EVERY:
+            return False
+        self._stop_checked_at = time.monotonic()
+        return Message.objects.filter(pk=self.reply.pk, stop_requested=True).exists()
+
+    def finish(self, status: str, error: str = "") -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.reply.content = self.text
+        self.reply.status = status
+        self.reply.error = error
+        self.reply.save()
+
+    def summary(self) -> dict:
+        return {
+            "message_id": self.reply.pk,
+            "status": self.reply.status,
+            "html": render_markdown(self.text),
+            "usage": {"prompt_tokens": self.reply.prompt_tokens, "completion_tokens": self.reply.completion_tokens},
+        }

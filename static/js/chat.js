@@ -1,0 +1,148 @@
+// Chat page: send with Enter, stream the answer in (server-sent events over fetch), Stop and Regenerate.
+// Message HTML always comes from the server, which renders Markdown with any raw HTML escaped.
+(function () {
+  "use strict";
+  const form = document.getElementById("chat-form");
+  if (!form) return;
+  const box = document.getElementById("id_content");
+  const list = document.getElementById("messages");
+  const sendButton = document.getElementById("send");
+  const stopButton = document.getElementById("stop");
+  const regenerateButton = document.getElementById("regenerate");
+  const errorLine = document.getElementById("chat-error");
+  const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  let streamingId = null;
+  let controller = null;
+
+  function bubble(role, html) {
+    const item = document.createElement("li");
+    item.className = `message ${role}`;
+    const content = document.createElement("div");
+    content.className = "content";
+    content.innerHTML = html || "";
+    item.appendChild(content);
+    list.appendChild(item);
+    item.scrollIntoView({ block: "end" });
+    return item;
+  }
+
+  function note(item, text) {
+    let line = item.querySelector(".note");
+    if (!line) {
+      line = document.createElement("p");
+      line.className = "note";
+      item.appendChild(line);
+    }
+    line.textContent = text;
+  }
+
+  function showError(text) {
+    errorLine.textContent = text;
+    errorLine.hidden = !text;
+  }
+
+  function busy(isBusy) {
+    sendButton.disabled = isBusy;
+    regenerateButton.disabled = isBusy;
+    stopButton.hidden = !isBusy;
+  }
+
+  async function run(url, body, onAccepted) {
+    showError("");
+    busy(true);
+    controller = new AbortController();
+    let answer = null;
+    let text = "";
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        body: body,
+        headers: { Accept: "text/event-stream", "X-CSRFToken": csrf },
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.headers.get("Content-Type").startsWith("text/event-stream")) {
+        const problem = await response.json().catch(() => ({ error: `The site answered ${response.status}.` }));
+        showError(problem.error);
+        return;
+      }
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const kind = (block.match(/^event: (.*)$/m) || [])[1];
+          const data = JSON.parse((block.match(/^data: (.*)$/m) || [])[1] || "{}");
+          if (kind === "accepted") {
+            onAccepted(data);
+          } else if (kind === "start") {
+            streamingId = data.message_id;
+            answer = bubble("assistant streaming", "");
+            answer.dataset.id = data.message_id;
+          } else if (kind === "delta") {
+            text += data.text;
+            const content = answer.querySelector(".content");
+            if (data.html !== undefined) content.innerHTML = data.html;
+            else content.appendChild(document.createTextNode(data.text));
+          } else if (kind === "tool") {
+            note(answer, "Looking at your predictions…");
+          } else if (kind === "done" || kind === "error") {
+            answer.querySelector(".content").innerHTML = data.html || "";
+            answer.className = `message assistant ${data.status}`;
+            const old = answer.querySelector(".note");
+            if (old) old.remove();
+            if (kind === "error") note(answer, (data.status === "failed" ? "Failed: " : "Cut short: ") + data.message);
+            else if (data.status === "incomplete") note(answer, "Cut short");
+          }
+        }
+      }
+    } catch (error) {
+      if (answer && error.name === "AbortError") note(answer, "Cut short");
+      else showError("The connection to the site broke; your message is kept. Reload the page to see it.");
+    } finally {
+      streamingId = null;
+      controller = null;
+      busy(false);
+      regenerateButton.hidden = list.children.length === 0;
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (controller) return;
+    if (event.submitter === regenerateButton) {
+      const last = list.lastElementChild;
+      if (last && last.classList.contains("assistant")) last.remove();
+      run(form.dataset.regenerateUrl, new FormData(), () => {});
+      return;
+    }
+    if (!box.value.trim()) return;
+    run(form.action, new FormData(form), (data) => {
+      bubble("user", data.user_message.html);
+      box.value = "";
+    });
+  });
+
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit(sendButton);
+    }
+  });
+
+  stopButton.addEventListener("click", async () => {
+    if (streamingId === null) {
+      if (controller) controller.abort();
+      return;
+    }
+    const url = form.dataset.stopUrl.replace("/0/", `/${streamingId}/`);
+    await fetch(url, { method: "POST", headers: { "X-CSRFToken": csrf } }).catch(() => {});
+    // The server ends the stream at its next look at the Stop flag; if the chat server hangs, stop waiting.
+    const pending = controller;
+    setTimeout(() => pending && pending === controller && pending.abort(), 3000);
+  });
+})();
