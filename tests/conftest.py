@@ -8,6 +8,7 @@ from PIL import Image
 
 from mlcore.data import Dataset, Split
 from mlcore.labels import CLASSES
+from tests.chat.fake_openai import FakeOpenAI
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -105,3 +106,16 @@ def cifar_test_images(count_per_class=1) -> dict:
             for name in members[:count_per_class]:
                 images[f"{label}-{name.rsplit('/', 1)[-1]}"] = archive.extractfile(name).read()
     return images
+
+
+@pytest.fixture
+def fake_openai(settings):
+    """The chat talks to a real OpenAI-compatible server on 127.0.0.1, through the real openai client."""
+    server = FakeOpenAI().start()
+    settings.OPENAI_BASE_URL = server.base_url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_MODEL = "test-model"
+    settings.OPENAI_TIMEOUT = 2.0
+    settings.OPENAI_MAX_RETRIES = 0
+    yield server
+    server.stop()

@@ -1,0 +1,66 @@
+"""The chat in a real browser, against a real OpenAI-compatible server on 127.0.0.1."""
+
+import re
+
+from playwright.sync_api import expect
+
+from chat.models import Message
+from tests.browser.test_end_to_end import log_in
+from tests.chat.fake_openai import stream
+
+
+def test_a_streamed_answer_stop_and_a_reload_that_keeps_everything(page, user, fake_openai):
+    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    page.get_by_role("button", name="New conversation").click()
+    fake_openai.then(
+        stream("Cats", " are", " **small**", " felines."),
+        stream(*[f"word{index} " for index in range(400)], delay=0.03),
+    )
+
+    page.get_by_label("Message").fill("Tell me about cats")
+    page.get_by_label("Message").press("Enter")
+    answers = page.locator(".message.assistant")
+    expect(answers.first).to_contain_text("Cats are small felines.")
+    expect(answers.first.locator("strong")).to_have_text("small")
+    expect(page.get_by_label("Message")).to_have_value("")
+
+    page.get_by_label("Message").fill("Now write a very long essay")
+    page.get_by_role("button", name="Send").click()
+    expect(answers.nth(1)).to_contain_text("word3")
+    page.get_by_role("button", name="Stop").click()
+    expect(answers.nth(1).locator(".note")).to_contain_text("Cut short")
+    expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+
+    page.reload()
+    expect(page.get_by_role("heading", name="Tell me about cats")).to_be_visible()
+    expect(page.locator(".message.user")).to_have_text([re.compile("Tell me about cats"), re.compile("long essay")])
+    expect(answers.nth(0)).to_contain_text("Cats are small felines.")
+    expect(answers.nth(1)).to_contain_text("word0 word1")
+    expect(answers.nth(1).locator(".note")).to_have_text("Cut short")
+    stopped = Message.objects.filter(role="assistant").last()
+    assert stopped.status == "incomplete" and "word399" not in stopped.content
+
+
+def test_shift_enter_starts_a_new_line_instead_of_sending(page, user, fake_openai):
+    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    page.get_by_role("button", name="New conversation").click()
+    box = page.get_by_label("Message")
+    box.fill("first line")
+    box.press("Shift+Enter")
+    box.press_sequentially("second line")
+    expect(box).to_have_value("first line\nsecond line")
+    assert fake_openai.requests == []
+
+
+def test_a_failure_is_shown_in_the_conversation_with_a_way_to_retry(page, user, fake_openai):
+    from tests.chat.fake_openai import status
+
+    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    page.get_by_role("button", name="New conversation").click()
+    fake_openai.then(status(500, "boom"), stream("Second time lucky"))
+    page.get_by_label("Message").fill("Hello?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".message.assistant .note")).to_contain_text("internal error (500)")
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator(".message.assistant")).to_have_count(1)
+    expect(page.locator(".message.assistant")).to_contain_text("Second time lucky")
