@@ -30,7 +30,7 @@ run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://$(HOST):$(PORT)/  (create an admin with: $(BIN)/python manage.py createsuperuser)"
-	$(BIN)/gunicorn classifier_site.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn classifier_site.wsgi  # settings in gunicorn.conf.py
 
 test: setup lint browser
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings classifier_site.settings.test

@@ -77,7 +77,18 @@ def wait_until_up(port: int, path: str, process, seconds: float = 180) -> None:
 
 
 def gunicorn(app: str, port: int, env: dict, cwd: Path):
-    command = [GUNICORN, app, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--timeout", "120"]
+    command = [
+        GUNICORN,
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--worker-class",
+        "sync",
+        "--workers",
+        "1",
+        "--timeout",
+        "120",
+    ]
     return subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

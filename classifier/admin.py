@@ -121,6 +121,9 @@ class PredictionAdmin(admin.ModelAdmin):
     readonly_fields = MODEL_OUTPUTS
     actions = [confirm_predictions, *(correct_to(label) for label in CLASSES), export_csv]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     def get_queryset(self, request):
         return super().get_queryset(request).defer("model_input")
 
@@ -130,7 +133,7 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="image")
     def thumbnail(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
-        return format_html('<img src="{}?size=thumbnail" alt="" class="admin-thumbnail" height="64">', url)
+        return format_html('<img src="{}?size=thumbnail" alt="" class="prediction-thumbnail">', url)
 
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, prediction):
@@ -139,12 +142,12 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="image")
     def image_preview(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
-        return format_html('<a href="{0}"><img src="{0}" alt="" style="max-width: 480px"></a>', url)
+        return format_html('<a href="{0}"><img src="{0}" alt="" class="prediction-preview"></a>', url)
 
     @admin.display(description="what the network saw")
     def model_input_preview(self, prediction):
         url = reverse("prediction_model_input", args=[prediction.pk])
-        return format_html('<img src="{}" alt="" width="128" style="image-rendering: pixelated">', url)
+        return format_html('<img src="{}" alt="" width="128" class="prediction-model-input">', url)
 
     @admin.display(description="probabilities")
     def probability_bars(self, prediction):

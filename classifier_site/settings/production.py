@@ -1,0 +1,27 @@
+"""Production: HTTPS behind a proxy, secure cookies, HSTS; refuses to start without a real secret key.
+
+DJANGO_SETTINGS_MODULE=classifier_site.settings.production
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from classifier_site.settings.base import *  # noqa: F403
+from classifier_site.settings.base import env_bool, env_list
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random string of at least 50 characters.")
+DEBUG = False
+
+# TLS ends at the proxy (nginx, a load balancer), which says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health check speaks plain HTTP
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://classifier.example.org

@@ -1,0 +1,93 @@
+"""Security headers, error pages without stack traces, and production settings that pass Django's deploy checks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_carry_a_content_security_policy_without_inline_scripts(client):
+    response = client.get("/")
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("path", ["/", "/predict/", "/chat/", "/accounts/login/", "/accounts/signup/", "/model/"])
+def test_no_page_has_an_inline_script_or_style(owner_client, path):
+    page = owner_client.get(path).content.decode()
+    assert "<script>" not in page and "style=" not in page and "<style" not in page
+    assert " on" + "click=" not in page
+
+
+def test_not_found_is_the_sites_own_page(client, settings):
+    settings.DEBUG = False
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert "There is nothing here" in response.content.decode()
+
+
+def test_a_host_outside_the_allowed_hosts_gets_400(client):
+    response = client.get("/", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert "Traceback" not in response.content.decode()
+
+
+def test_server_errors_show_a_page_without_a_stack_trace(client, settings, monkeypatch):
+    from classifier_site import views
+
+    def broken(request):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(views, "model_summary", broken)
+    client.raise_request_exception = False
+    response = client.get("/")
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "Something went wrong" in page and "secret internals" not in page and "Traceback" not in page
+
+
+def production_environment(**extra):
+    return (
+        os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "classifier_site.settings.production",
+            "DJANGO_SECRET_KEY": "x" * 20 + "-production-test-key-" + "y" * 30,
+            "DJANGO_ALLOWED_HOSTS": "classifier.example.org",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": "https://classifier.example.org",
+            "DATABASE_URL": "sqlite:////tmp/classifier-production-check.sqlite3",
+        }
+        | extra
+    )
+
+
+def test_production_settings_pass_the_deploy_checks_with_no_warnings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=production_environment(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=production_environment(DJANGO_SECRET_KEY=""),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "Set DJANGO_SECRET_KEY" in result.stderr
