@@ -9,7 +9,7 @@ CHROMIUM ?= /usr/bin/chromium
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser run test lint format train bench clean
+.PHONY: setup browser run test test-suite lint format train bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,10 @@ run: setup
 	@echo "Serving on http://$(HOST):$(PORT)/  (create an admin with: $(BIN)/python manage.py createsuperuser)"
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn classifier_site.wsgi  # settings in gunicorn.conf.py
 
-test: setup lint browser
+test: setup lint browser test-suite
+
+# The suite alone, on whatever DATABASE_URL names (SQLite by default; .ci/run repeats it on PostgreSQL).
+test-suite: setup browser
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings classifier_site.settings.test
 	$(BIN)/python -m pytest
 
