@@ -1,5 +1,6 @@
 """Everything that changes predictions and API tokens. The page, the API, the admin and the commands call these."""
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from classifier.images import ImageRejected, inspect_image, png_bytes, without_location
 from classifier.ml import get_classifier
-from classifier.models import ApiToken, Prediction
+from classifier.models import ApiToken, Prediction, prediction_image_path
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import ImageError
 
@@ -25,7 +26,7 @@ TOKEN_PREFIX = "clf_"
 class Rejection:
     file_name: str
     reason: str
-    status: int  # 400, or 413 for a file over the size limit
+    status: int  # 400; 413 for a file over the size limit; 507 when it could not be stored
 
     @property
     def message(self) -> str:
@@ -39,12 +40,14 @@ class UploadResult:
 
     @property
     def status(self) -> int:
-        """201 when anything was stored; otherwise the rejections' status (413 only if every file was too big)."""
+        """201 when anything was stored; otherwise 507 when storage failed, 413 when every file was too big,
+        else 400."""
         if self.predictions:
             return 201
-        if self.rejections and all(rejection.status == 413 for rejection in self.rejections):
-            return 413
-        return 400
+        statuses = {rejection.status for rejection in self.rejections}
+        if 507 in statuses:
+            return 507
+        return 413 if statuses == {413} else 400
 
 
 def prediction_create_many(*, owner, files, oversize_names=()) -> UploadResult:
@@ -93,7 +96,7 @@ def prediction_create(*, owner, upload) -> Prediction:
         model_version=classifier.version,
         inference_ms=round(1000 * result.seconds, 3),
     )
-    prediction.image.save(f"upload{inspected.suffix}", ContentFile(stored), save=False)
+    prediction.image.name = _store_file(prediction, stored, inspected.suffix)
     try:
         with transaction.atomic():
             prediction.save()
@@ -101,6 +104,20 @@ def prediction_create(*, owner, upload) -> Prediction:
         prediction.image.delete(save=False)  # no file without its record
         raise
     return prediction
+
+
+def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
+    """Save the image under a generated name; on a full or failing disk remove any part written and say so."""
+    storage = prediction.image.storage
+    name = prediction_image_path(prediction, f"upload{suffix}")
+    try:
+        return storage.save(name, ContentFile(data))
+    except OSError as error:
+        logger.error("Could not store an upload as %s: %s", name, error)
+        with contextlib.suppress(OSError):
+            storage.delete(name)
+        message = "the server has no room to store it right now; nothing was saved, try again later"
+        raise ImageRejected(message, 507) from error
 
 
 def prediction_delete(*, prediction: Prediction) -> None:

@@ -14,3 +14,5 @@ urlpatterns = [
     path("", include("classifier.urls")),
     path(settings.ADMIN_PATH, admin.site.urls),
 ]
+
+handler500 = "classifier_site.views.server_error"

@@ -1,11 +1,14 @@
-"""Pages about the site rather than one app: home, model data, sign-up and the health check."""
+"""Pages about the site rather than one app: home, model data, sign-up, the health check and the 500 handler."""
+
+import sys
 
 from django import forms
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
-from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
@@ -54,3 +57,22 @@ def healthz(request):
         {"problems": problems} if problems else {}
     )
     return JsonResponse(body, status=503 if problems else 200)
+
+
+def server_error(request):
+    """The 500 handler: a database that does not answer is a 503 that passes by itself, anything else a 500;
+    never a stack trace. JSON under /api/."""
+    error = sys.exc_info()[1]
+    database_down = isinstance(error, (OperationalError, InterfaceError))
+    status = 503 if database_down else 500
+    if database_down:
+        message = "The site cannot reach its database right now. Please try again in a moment."
+    else:
+        message = "The site hit an error it did not expect. It has been logged; please try again in a moment."
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"error": message}, status=status)
+    else:
+        response = HttpResponse(render_to_string("500.html", {"message": message}), status=status)
+    if database_down:
+        response["Retry-After"] = "5"
+    return response

@@ -4,6 +4,7 @@ import hashlib
 import io
 import threading
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -134,3 +135,47 @@ def test_sqlite_runs_with_wal_immediate_transactions_and_a_busy_timeout(settings
         assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 20_000
     assert connection.transaction_mode == "IMMEDIATE"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path, settings):
+    """MEDIA_ROOT on a real 64 KB file system (needs root to mount; CI runs as root)."""
+    import subprocess
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)]).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    settings.MEDIA_ROOT = mount_point
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_refuses_the_upload_clearly_and_leaves_nothing_half_written(owner_client, user, tiny_disk):
+    big = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(big).save(buffer, "PNG")
+    assert len(buffer.getvalue()) > 64 * 1024
+    response = owner_client.post("/predict/", {"images": SimpleUploadedFile("big.png", buffer.getvalue())})
+    assert response.status_code == 507
+    assert "no room to store it" in response.content.decode()
+    assert Prediction.objects.count() == 0
+    assert not any(path.is_file() for path in tiny_disk.rglob("*"))
+
+
+def test_an_unreachable_database_is_a_503_page_never_a_stack_trace(client, user, monkeypatch):
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.utils import OperationalError
+
+    def refuse(self, *args, **kwargs):
+        raise OperationalError("could not connect to server: Connection refused")
+
+    client.force_login(user)
+    monkeypatch.setattr(BaseDatabaseWrapper, "cursor", refuse)
+    client.raise_request_exception = False
+    page = client.get("/predictions/")
+    api = client.get("/api/v1/predictions", HTTP_AUTHORIZATION="Bearer x")
+    assert page.status_code == 503 and "cannot reach its database" in page.content.decode()
+    assert "Connection refused" not in page.content.decode()
+    assert api.status_code == 503 and "database" in api.json()["error"]
+    assert page["Retry-After"] == "5"
