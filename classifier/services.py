@@ -5,6 +5,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -174,3 +175,30 @@ def api_token_authenticate(*, key: str):
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token.user
+
+
+def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
+    """Delete stored images that no prediction points at and that are older than `older_than`.
+
+    A file is written before its record is committed, so a worker killed in between leaves a file without a
+    record (never the other way round). The age margin keeps files of uploads still in flight.
+    """
+    storage = Prediction._meta.get_field("image").storage
+    known = set(Prediction.objects.values_list("image", flat=True))
+    cutoff = timezone.now() - older_than
+    removed = []
+    for name in _stored_names(storage, "predictions"):
+        if name not in known and storage.get_modified_time(name) <= cutoff:
+            storage.delete(name)
+            removed.append(name)
+    return removed
+
+
+def _stored_names(storage, folder):
+    if not storage.exists(folder):
+        return
+    folders, files = storage.listdir(folder)
+    for name in files:
+        yield f"{folder}/{name}"
+    for sub in folders:
+        yield from _stored_names(storage, f"{folder}/{sub}")

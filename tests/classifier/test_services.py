@@ -179,3 +179,20 @@ def test_an_unreachable_database_is_a_503_page_never_a_stack_trace(client, user,
     assert "Connection refused" not in page.content.decode()
     assert api.status_code == 503 and "database" in api.json()["error"]
     assert page["Retry-After"] == "5"
+
+
+def test_the_sweep_removes_files_without_a_record_and_keeps_the_rest(user, media_root):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+
+    from classifier.services import orphan_files_sweep
+
+    kept = prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
+    orphan = media_root / "predictions" / "2026" / "01" / "left-by-a-killed-worker.jpg"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"partial")
+    assert orphan_files_sweep(older_than=timedelta(hours=1)) == []  # too young: could be in flight
+    call_command("sweep_uploads", "--older-than", "0")
+    assert not orphan.exists()
+    assert (media_root / kept.image.name).is_file()

@@ -1,0 +1,238 @@
+"""Load and soak figures for the upload path, with the shipped gunicorn configuration, on this machine.
+
+    python bench/bench_load.py load [--clients 8] [--seconds 60]
+    python bench/bench_load.py soak [--seconds 600] [--rate R]     (R uploads/s; default: half the load maximum)
+
+Starts the site with gunicorn.conf.py (one worker per core, gthread) on 127.0.0.1 with a fresh SQLite database,
+media folder and upload temp folder, makes a user and an API token, then:
+- load: N clients upload real photos (CIFAR-10 test JPEGs and a 640x480 photo) back to back for the given time;
+  prints throughput, p50/p95/p99 latency and errors;
+- soak: uploads at a steady rate; prints errors, the workers' resident memory at the start and the end, whether
+  every 201 has its record and its file (and no file lacks a record), and whether the temp folder ended empty.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_api import free_port, multipart, wait_until_up  # noqa: E402
+from bench.bench_model import cpu_name, photo_jpeg  # noqa: E402
+
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def sample_photos() -> list[tuple[str, bytes]]:
+    from tests.conftest import cifar_test_images
+
+    photos = list(cifar_test_images(count_per_class=2).items())
+    photos.append(("photo-640x480.jpg", photo_jpeg(480, 640)))
+    return photos
+
+
+class Site:
+    """The site under gunicorn with the repository's gunicorn.conf.py, on throwaway storage."""
+
+    def __init__(self, scratch: Path):
+        self.scratch = scratch
+        self.port = free_port()
+        self.media = scratch / "media"
+        self.uploads_tmp = scratch / "upload-tmp"
+        self.uploads_tmp.mkdir()
+        self.database = scratch / "db.sqlite3"
+        self.env = os.environ | {
+            "DJANGO_SETTINGS_MODULE": "classifier_site.settings.base",
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "MEDIA_ROOT": str(self.media),
+            "FILE_UPLOAD_TEMP_DIR": str(self.uploads_tmp),
+            "DJANGO_SECRET_KEY": "bench-only-" + uuid.uuid4().hex,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "MAX_UPLOAD_FILES": "20",
+        }
+        self.process = None
+
+    def prepare(self) -> str:
+        manage = [PYTHON, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=self.env, check=True)
+        create = "from django.contrib.auth.models import User; User.objects.create_user('load', password=None)"
+        subprocess.run([*manage, "shell", "--no-imports", "-c", create], env=self.env, check=True)
+        command = [*manage, "api_token", "load"]
+        return subprocess.run(command, env=self.env, check=True, capture_output=True, text=True).stdout.strip()
+
+    def start(self):
+        log = open(self.scratch / "gunicorn.log", "w")  # noqa: SIM115 - open for the server's lifetime
+        self.process = subprocess.Popen(
+            [GUNICORN, "classifier_site.wsgi"], env=self.env, cwd=ROOT, stdout=log, stderr=log
+        )
+        wait_until_up(self.port, "/healthz", self.process)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+    def worker_rss_mb(self) -> dict:
+        sizes = {}
+        for pid in self.worker_pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes[pid] = int(line.split()[1]) / 1024
+        return sizes
+
+
+def upload(port, token, name, data):
+    body, content_type = multipart("image", name, data)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    started = time.perf_counter()
+    try:
+        connection.request(
+            "POST", "/api/v1/predictions", body, {"Content-Type": content_type, "Authorization": f"Bearer {token}"}
+        )
+        response = connection.getresponse()
+        answer = response.read()
+        status = response.status
+    except OSError as error:
+        answer, status = repr(error).encode(), 0
+    finally:
+        connection.close()
+    return status, time.perf_counter() - started, answer
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latencies = []
+        self.statuses = {}
+        self.ids = []
+        self.failures = []
+
+    def add(self, status, seconds, answer):
+        with self.lock:
+            self.latencies.append(seconds)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 201:
+                self.ids.extend(item["id"] for item in json.loads(answer)["predictions"])
+            elif len(self.failures) < 5:
+                self.failures.append(f"{status}: {answer[:200]!r}")
+
+    def percentile(self, share):
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run_clients(site, token, photos, clients, seconds, rate=None) -> Recorder:
+    """`clients` threads upload photos in turn until the time is up; at `rate` uploads/s in all if given."""
+    recorder = Recorder()
+    deadline = time.monotonic() + seconds
+    interval = clients / rate if rate else 0.0
+
+    def client(index):
+        count = index
+        next_at = time.monotonic() + (interval * index / clients if interval else 0)
+        while time.monotonic() < deadline:
+            if interval:
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                next_at += interval
+            name, data = photos[count % len(photos)]
+            recorder.add(*upload(site.port, token, name, data))
+            count += 1
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return recorder
+
+
+def consistency(site, ids) -> dict:
+    """Every 201 has its record and its file; no stored file lacks a record."""
+    with sqlite3.connect(site.database) as database:
+        rows = dict(database.execute("SELECT id, image FROM classifier_prediction").fetchall())
+    files = {str(path.relative_to(site.media)) for path in site.media.rglob("*") if path.is_file()}
+    return {
+        "answered_201": len(ids),
+        "records_missing": sum(1 for pk in ids if pk not in rows),
+        "files_missing": sum(1 for name in rows.values() if name not in files),
+        "files_without_record": len(files - set(rows.values())),
+        "upload_temp_files_left": sum(1 for path in site.uploads_tmp.iterdir()),
+    }
+
+
+def report(kind, recorder, seconds, clients):
+    total = len(recorder.latencies)
+    errors = total - recorder.statuses.get(201, 0)
+    print(f"{kind}: {clients} clients, {seconds:.0f} s, {total} uploads, {total / seconds:.1f} uploads/s")
+    print(
+        f"  latency p50 {recorder.percentile(0.50):.0f} ms, p95 {recorder.percentile(0.95):.0f} ms, "
+        f"p99 {recorder.percentile(0.99):.0f} ms; errors {errors} {recorder.statuses}"
+    )
+    for failure in recorder.failures:
+        print("  e.g.", failure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["load", "soak"])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--rate", type=float, help="uploads per second in all (soak)")
+    args = parser.parse_args()
+    seconds = args.seconds or (60 if args.mode == "load" else 600)
+    photos = sample_photos()
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; shipped gunicorn.conf.py; SQLite; {len(photos)} photos in turn")
+    with tempfile.TemporaryDirectory(prefix=f"bench-{args.mode}-") as scratch:
+        site = Site(Path(scratch))
+        token = site.prepare()
+        site.start()
+        try:
+            run_clients(site, token, photos, args.clients, 5)  # warm up every worker and thread
+            if args.mode == "load":
+                recorder = run_clients(site, token, photos, args.clients, seconds)
+                report("load", recorder, seconds, args.clients)
+            else:
+                rate = args.rate or 0.5 * measure_maximum(site, token, photos, args.clients)
+                before = site.worker_rss_mb()
+                recorder = run_clients(site, token, photos, args.clients, seconds, rate=rate)
+                after = site.worker_rss_mb()
+                report(f"soak at {rate:.1f} uploads/s", recorder, seconds, args.clients)
+                print(f"  worker RSS MB at start {_rss(before)}, at end {_rss(after)}")
+                shared = [pid for pid in before if pid in after]
+                growth = [100 * (after[pid] / before[pid] - 1) for pid in shared]
+                shown = ", ".join(f"{value:+.1f}%" for value in growth) or "none (all recycled)"
+                print(f"  growth of workers alive throughout: {shown}")
+            time.sleep(1)
+            print(f"  {consistency(site, recorder.ids)}")
+        finally:
+            site.stop()
+
+
+def measure_maximum(site, token, photos, clients) -> float:
+    recorder = run_clients(site, token, photos, clients, 20)
+    maximum = len(recorder.latencies) / 20
+    print(f"maximum (20 s at {clients} clients): {maximum:.1f} uploads/s")
+    return maximum
+
+
+def _rss(sizes):
+    return ", ".join(f"{size:.0f}" for size in sizes.values())
+
+
+if __name__ == "__main__":
+    main()
