@@ -9,7 +9,7 @@ CHROMIUM ?= /usr/bin/chromium
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser run test test-suite lint format train bench clean
+.PHONY: setup browser run test test-suite deploy-check lint format train bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: setup lint browser test-suite
 test-suite: setup browser
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings classifier_site.settings.test
 	$(BIN)/python -m pytest
+
+# The container's install, build and start steps, run here with the project's venv (deploy/ holds them).
+deploy-check: setup
+	PYTHON=$(BIN)/python deploy/install.sh --quiet
+	PYTHON=$(BIN)/python deploy/build.sh
+	PYTHON=$(BIN)/python deploy/smoke.sh
 
 lint: setup
 	$(BIN)/ruff check .

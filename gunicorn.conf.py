@@ -19,3 +19,5 @@ max_requests_jitter = max_requests // 10
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's control socket would sit at one path per user ($HOME/.gunicorn); two servers on a machine would clash.
+control_socket_disable = True

@@ -31,3 +31,9 @@ def test_healthz_answers_503_when_the_database_does_not(client, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["problems"]["database"] == "connection refused"
+
+
+def test_healthz_answers_probes_that_use_the_servers_address_as_host(client, settings):
+    settings.ALLOWED_HOSTS = ["classifier.example.org"]
+    assert client.get("/healthz", HTTP_HOST="10.1.2.3:8000").status_code == 200
+    assert client.get("/", HTTP_HOST="10.1.2.3:8000").status_code == 400

@@ -91,3 +91,23 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "Set DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_one_setting_moves_uploads_to_s3_compatible_storage():
+    code = (
+        'from django.core.files.storage import storages; s = storages["default"]; '
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.default_acl)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=ROOT,
+        env=os.environ
+        | {
+            "AWS_STORAGE_BUCKET_NAME": "uploads",
+            "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "DJANGO_SETTINGS_MODULE": "classifier_site.settings.base",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["S3Storage", "uploads", "http://127.0.0.1:9000", "private"], result.stderr

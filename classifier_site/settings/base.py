@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "classifier_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "classifier.middleware.RequestSizeLimitMiddleware",
@@ -131,6 +132,22 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Uploads in S3-compatible object storage (AWS, MinIO, Ceph...), so that several app servers share them: set
+# AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a non-AWS service); credentials come the usual boto3 way
+# (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role). The bucket stays private: images are read
+# through the site's own view, which checks who asks.
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
 
 # Uploads: each file is cut off as it streams in once it passes MAX_UPLOAD_BYTES; whole requests above
 # MAX_REQUEST_BYTES are refused before their body is read.

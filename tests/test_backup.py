@@ -1,0 +1,267 @@
+"""`manage.py export_backup` and `import_backup`: a restore brings back every row and every image, exactly."""
+
+import io
+import json
+import tarfile
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.db import models
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from chat.services import conversation_create, conversation_rename, message_submit
+from classifier.models import Prediction
+from classifier.services import prediction_confirm, prediction_correct
+from tests.classifier.factories import make_prediction
+from tests.conftest import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"  # what the make_user fixture gives everyone
+
+
+@pytest.fixture
+def site(make_user, user, other_user, staff_user):
+    """Users, predictions (reviewed and not), and conversations, one of them about a prediction."""
+    make_user("carol", first_name="Carol", last_name="Jones", email="carol@example.com", is_active=False)
+    user.last_login = timezone.now()
+    user.save(update_fields=["last_login"])
+    frog = make_prediction(user, "frog.png", image_bytes("PNG", size=(40, 30), colour=(30, 160, 40)))
+    ship = make_prediction(user, "ship.jpg", image_bytes("JPEG", colour=(10, 20, 200)))
+    make_prediction(other_user, "truck.jpg", image_bytes("JPEG", size=(80, 60)))
+    other_label = "cat" if frog.label != "cat" else "dog"
+    prediction_correct(prediction=frog, reviewer=staff_user, label=other_label)
+    prediction_confirm(prediction=ship, reviewer=staff_user)
+    about_frog = conversation_create(owner=user, prediction=frog)
+    message_submit(conversation=about_frog, content="Why is this not a frog?")
+    Message.objects.create(
+        conversation=about_frog,
+        role=Message.Role.ASSISTANT,
+        content="The colours look like a cat's.",
+        status=Message.Status.INCOMPLETE,
+        error="Stopped.",
+        model="test-model",
+        tool_calls=[{"name": "list_my_predictions", "arguments": {"limit": 5}}],
+        prompt_tokens=120,
+        completion_tokens=30,
+        stop_requested=True,
+    )
+    conversation_rename(conversation=about_frog, title="Frog or cat")
+    conversation_create(owner=other_user)
+
+
+@pytest.fixture
+def backup(site, tmp_path):
+    path = tmp_path / "backup.tar.gz"
+    output = io.StringIO()
+    call_command("export_backup", str(path), stdout=output)
+    assert output.getvalue().strip() == (
+        f"Exported 4 users, 3 predictions (3 images), 2 conversations (2 messages) to {path}."
+    )
+    return path
+
+
+def import_backup(path) -> str:
+    output = io.StringIO()
+    call_command("import_backup", str(path), stdout=output)
+    return output.getvalue().strip()
+
+
+def natural_key(instance):
+    """How a row is recognised across databases, where ids differ."""
+    if isinstance(instance, User):
+        return instance.username
+    if isinstance(instance, Prediction):
+        return instance.image.name
+    return (instance.owner.username, instance.created_at)
+
+
+def every_field(instance) -> dict:
+    values = {}
+    for field in instance._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        value = getattr(instance, field.name)
+        if field.is_relation:
+            value = natural_key(value) if value is not None else None
+        elif isinstance(field, models.BinaryField):
+            value = bytes(value)
+        elif isinstance(field, models.FileField):
+            with value.open("rb") as stored:
+                value = (value.name, stored.read())
+        values[field.name] = value
+    return values
+
+
+def everything() -> dict:
+    """Every field of every row, relations by natural key, and every image's bytes."""
+    return {
+        model.__name__: sorted((every_field(row) for row in model.objects.all()), key=repr)
+        for model in (User, Prediction, Conversation, Message)
+    }
+
+
+def delete_everything():
+    for prediction in Prediction.objects.all():
+        prediction.image.delete(save=False)
+    for model in (Message, Conversation, Prediction, User):
+        model.objects.all().delete()
+
+
+def media_files(media_root) -> list:
+    return sorted(path.relative_to(media_root) for path in media_root.rglob("*") if path.is_file())
+
+
+def repack(source, target, *, leave_out=(), replace=None):
+    """A copy of the archive `source` with some members left out or replaced."""
+    replace = replace or {}
+    with tarfile.open(source) as old, tarfile.open(target, "w:gz") as new:
+        for member in old.getmembers():
+            if member.name not in leave_out:
+                data = replace.get(member.name) or old.extractfile(member).read()
+                member.size = len(data)
+                new.addfile(member, io.BytesIO(data))
+    return target
+
+
+def test_a_restore_brings_back_every_field_of_every_row_and_every_image(backup, media_root):
+    before = everything()
+    assert len(before["Prediction"]) == 3 and len(before["Message"]) == 2
+    files_before = media_files(media_root)
+    delete_everything()
+    assert media_files(media_root) == [] and not User.objects.exists()
+
+    output = import_backup(backup)
+
+    assert output == (
+        "Imported 4 users (0 already there), 3 predictions with 3 images (0 already there), "
+        f"2 conversations with 2 messages (0 already there) from {backup}."
+    )
+    assert everything() == before
+    assert media_files(media_root) == files_before
+
+
+def test_passwords_still_work_after_a_restore(backup):
+    delete_everything()
+    import_backup(backup)
+    for username in ("alice", "bob", "stella", "carol"):
+        assert User.objects.get(username=username).check_password(PASSWORD)
+
+
+def test_the_archive_has_a_manifest_and_each_image_under_its_storage_name(backup):
+    with tarfile.open(backup) as archive:
+        names = archive.getnames()
+        manifest = json.loads(archive.extractfile("manifest.json").read())
+        assert names[0] == "manifest.json"
+        for prediction in Prediction.objects.all():
+            with prediction.image.open("rb") as stored:
+                assert archive.extractfile(f"files/{prediction.image.name}").read() == stored.read()
+    assert manifest["format_version"] == 1
+    assert manifest["counts"] == {"users": 4, "predictions": 3, "images": 3, "conversations": 2, "messages": 2}
+
+
+def test_importing_the_same_backup_twice_adds_nothing_the_second_time(backup, media_root):
+    assert "Imported 0 users (4 already there), 0 predictions with 0 images (3 already there)" in import_backup(
+        backup
+    ), "importing into the site it came from adds nothing"
+    before, files_before = everything(), media_files(media_root)
+    delete_everything()
+    import_backup(backup)
+    import_backup(backup)
+    assert everything() == before
+    assert media_files(media_root) == files_before
+
+
+def test_an_existing_user_is_kept_as_it_is(backup, make_user):
+    delete_everything()
+    make_user("alice", password="a newer password", email="alice@new.example.com")
+    import_backup(backup)
+    alice = User.objects.get(username="alice")
+    assert alice.email == "alice@new.example.com" and alice.check_password("a newer password")
+    assert alice.predictions.count() == 2 and alice.conversations.count() == 1
+
+
+def test_an_identical_image_in_storage_is_reused_and_a_different_one_is_never_overwritten(backup, media_root):
+    frog, ship = Prediction.objects.filter(original_name__in=["frog.png", "ship.jpg"]).order_by("original_name")
+    frog_bytes = frog.image.read()
+    frog.image.close()
+    frog_name, ship_name = frog.image.name, ship.image.name
+    delete_everything()
+    storage = frog.image.storage
+    storage.save(frog_name, io.BytesIO(frog_bytes))
+    storage.save(ship_name, io.BytesIO(b"someone else's file"))
+
+    import_backup(backup)
+
+    assert Prediction.objects.get(original_name="frog.png").image.name == frog_name
+    with storage.open(ship_name) as stored:
+        assert stored.read() == b"someone else's file"
+    restored_ship = Prediction.objects.get(original_name="ship.jpg")
+    assert restored_ship.image.name != ship_name
+    assert restored_ship.image.read() != b"someone else's file"
+    restored_ship.image.close()
+
+
+def test_an_archive_missing_an_image_imports_nothing_and_leaves_no_files_behind(backup, tmp_path, media_root):
+    last_image = f"files/{Prediction.objects.order_by('pk').last().image.name}"
+    broken = repack(backup, tmp_path / "broken.tar.gz", leave_out={last_image})
+    delete_everything()
+    with pytest.raises(CommandError, match=f"The archive has no {last_image}"):
+        import_backup(broken)
+    assert not User.objects.exists() and not Prediction.objects.exists()
+    assert media_files(media_root) == []
+
+
+def not_an_archive(backup, path):
+    path.write_bytes(b"just some text")
+    return path
+
+
+def cut_short(backup, path):
+    path.write_bytes(backup.read_bytes()[:2000])
+    return path
+
+
+def without_a_manifest(backup, path):
+    return repack(backup, path, leave_out={"manifest.json"})
+
+
+def from_a_future_version(backup, path):
+    manifest = {"format": "classifier-backup", "format_version": 99, "counts": {}}
+    return repack(backup, path, replace={"manifest.json": json.dumps(manifest).encode()})
+
+
+@pytest.mark.parametrize(
+    ("make_archive", "message"),
+    [
+        (not_an_archive, "is not a backup archive"),
+        (cut_short, "is damaged"),
+        (without_a_manifest, "is not a backup made by export_backup"),
+        (from_a_future_version, "is in backup format version 99; this site reads version 1"),
+    ],
+)
+def test_a_wrong_or_damaged_archive_is_a_one_line_error_and_changes_nothing(
+    backup, tmp_path, media_root, make_archive, message
+):
+    wrong = make_archive(backup, tmp_path / "wrong.tar.gz")
+    delete_everything()
+    with pytest.raises(CommandError, match=message) as error:
+        import_backup(wrong)
+    assert "\n" not in str(error.value)
+    assert not User.objects.exists() and not Prediction.objects.exists() and not Conversation.objects.exists()
+    assert media_files(media_root) == []
+
+
+def test_an_archive_that_does_not_exist_is_a_one_line_error(tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        import_backup(tmp_path / "missing.tar.gz")
+
+
+def test_a_failed_export_leaves_no_archive_behind(site, tmp_path):
+    Prediction.objects.first().image.delete(save=False)
+    path = tmp_path / "backup.tar.gz"
+    with pytest.raises(CommandError, match="cannot be read from storage"):
+        call_command("export_backup", str(path), stdout=io.StringIO())
+    assert list(tmp_path.iterdir()) == [tmp_path / "media"]

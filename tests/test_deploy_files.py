@@ -1,0 +1,200 @@
+"""The deployment files agree with the repository: what the Dockerfile copies and runs exists, the image is built
+in a cache-friendly order as a non-root user, and compose.yaml and nginx.conf fit the site's settings."""
+
+import importlib.util
+import json
+import os
+import re
+import runpy
+import shlex
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+NGINX_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) for each instruction, with comments dropped and continued lines joined."""
+    instructions, pending = [], ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.strip().startswith("#") or not line.strip():
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        keyword, _, arguments = pending.strip().partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def instruction_words(arguments: str) -> list[str]:
+    """The words of a shell-form or exec-form (JSON array) instruction."""
+    if arguments.startswith("["):
+        return json.loads(arguments)
+    return shlex.split(arguments)
+
+
+def copy_sources(arguments: str) -> list[str]:
+    words = [word for word in instruction_words(arguments) if not word.startswith("--")]
+    return words[:-1]
+
+
+def repository_paths(arguments: str) -> list[str]:
+    """Relative paths named in a command, e.g. deploy/start.sh; absolute paths are the image's own."""
+    words = re.split(r"[\s\"',\[\]&;|]+", arguments)
+    return [word.removeprefix("./") for word in words if "/" in word and not word.startswith(("/", "$", "-"))]
+
+
+def index_of(instructions, keyword: str, mentioning: str) -> int:
+    return next(i for i, (name, arguments) in enumerate(instructions) if name == keyword and mentioning in arguments)
+
+
+def test_dockerfile_builds_on_python_311_slim():
+    instructions = dockerfile_instructions()
+    assert [arguments for name, arguments in instructions if name == "FROM"] == ["python:3.11-slim"]
+
+
+def test_everything_the_dockerfile_copies_exists():
+    for name, arguments in dockerfile_instructions():
+        if name in {"COPY", "ADD"}:
+            for source in copy_sources(arguments):
+                assert (ROOT / source).exists(), f"{name} {arguments}: {source} is not in the repository"
+
+
+@pytest.mark.parametrize("keyword", ["RUN", "CMD", "ENTRYPOINT", "HEALTHCHECK"])
+def test_every_repository_script_the_dockerfile_runs_exists(keyword):
+    for name, arguments in dockerfile_instructions():
+        if name == keyword:
+            for path in repository_paths(arguments):
+                assert (ROOT / path).is_file(), f"{name} {arguments}: {path} is not in the repository"
+                if path.endswith(".sh"):
+                    assert os.access(ROOT / path, os.X_OK), f"{path} is not executable"
+
+
+@pytest.mark.parametrize("script", ["install.sh", "build.sh", "start.sh", "smoke.sh"])
+def test_deploy_scripts_are_executable_strict_bash(script):
+    path = DEPLOY / script
+    assert os.access(path, os.X_OK), f"chmod +x deploy/{script}"
+    text = path.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text
+    assert 'cd "$(dirname "${BASH_SOURCE[0]}")/.."' in text, "scripts must work from any directory"
+
+
+def test_dependencies_are_installed_before_the_code_is_copied():
+    instructions = dockerfile_instructions()
+    install = index_of(instructions, "RUN", "deploy/install.sh")
+    copied_before_install = [
+        source for name, arguments in instructions[:install] if name == "COPY" for source in copy_sources(arguments)
+    ]
+    assert "requirements.txt" in copied_before_install
+    assert "deploy/install.sh" in copied_before_install
+    assert "." not in copied_before_install, "copying the whole tree first rebuilds the dependencies on any change"
+    copies = [
+        i for i, (name, arguments) in enumerate(instructions) if name == "COPY" and copy_sources(arguments) == ["."]
+    ]
+    assert copies, "the code is copied with COPY . ."
+    assert copies[0] > install
+
+
+def test_container_runs_as_a_user_other_than_root():
+    users = [arguments for name, arguments in dockerfile_instructions() if name == "USER"]
+    assert users, "no USER: the container would run as root"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_container_starts_with_production_settings_through_the_start_script():
+    instructions = dockerfile_instructions()
+    environment = " ".join(arguments for name, arguments in instructions if name == "ENV")
+    assert "DJANGO_SETTINGS_MODULE=classifier_site.settings.production" in environment
+    assert [instruction_words(arguments) for name, arguments in instructions if name == "CMD"] == [["deploy/start.sh"]]
+    assert ("EXPOSE", "8000") in instructions
+
+
+def test_health_check_requests_healthz():
+    checks = [arguments for name, arguments in dockerfile_instructions() if name == "HEALTHCHECK"]
+    assert len(checks) == 1
+    scripts = [ROOT / path for path in repository_paths(checks[0])]
+    assert any("/healthz" in text for text in [checks[0], *(path.read_text() for path in scripts)])
+
+
+@pytest.mark.parametrize(
+    ("allowed_hosts", "host"),
+    [
+        ("classifier.example.org,127.0.0.1", "classifier.example.org"),
+        (" .example.org ", "example.org"),
+        ("*", "localhost"),
+        ("", "localhost"),
+    ],
+)
+def test_health_check_names_a_host_django_allows(allowed_hosts, host):
+    spec = importlib.util.spec_from_file_location("healthcheck", DEPLOY / "healthcheck.py")
+    healthcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(healthcheck)
+    assert healthcheck.allowed_host(allowed_hosts) == host
+
+
+def test_dockerignore_keeps_local_state_out_but_the_model_in():
+    patterns = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "var", ".git"} <= patterns
+    for needed in ["models", "models/cifar10", "deploy", "requirements.txt", "manage.py", "static"]:
+        assert needed not in patterns
+
+
+def test_compose_names_only_files_in_the_repository():
+    # PyYAML is not among the project's dependencies, so the file is read as text.
+    text = (ROOT / "compose.yaml").read_text()
+    contexts = re.findall(r"(?m)^\s+(?:build|context):\s*(\S+)\s*$", text)
+    assert contexts, "the web service builds the image from this repository"
+    for context in contexts:
+        assert (ROOT / context / "Dockerfile").is_file()
+    for path in re.findall(r"(?<![\w$/.])\./([\w./-]+)", text):
+        assert (ROOT / path).exists(), f"compose.yaml mounts ./{path}, which is not in the repository"
+    for path in re.findall(r"\bdeploy/[\w.-]+", text):
+        assert (ROOT / path).is_file(), f"compose.yaml runs {path}, which is not in the repository"
+    assert "./deploy/nginx.conf:" in text
+
+
+def test_compose_runs_the_site_on_postgres_once_the_database_is_ready():
+    text = (ROOT / "compose.yaml").read_text()
+    for service in ["web", "db"]:
+        assert re.search(rf"(?m)^  {service}:$", text), f"no {service} service"
+    assert "image: postgres:16" in text
+    assert "pg_isready" in text
+    assert "condition: service_healthy" in text
+    assert "DATABASE_URL: postgres://" in text
+    assert "${DJANGO_SECRET_KEY:?" in text, "a missing secret key must stop `docker compose up`"
+
+
+def test_nginx_accepts_the_largest_request_the_site_accepts():
+    sizes = re.findall(r"client_max_body_size\s+(\d+)([kKmMgG]?)\s*;", (DEPLOY / "nginx.conf").read_text())
+    assert sizes
+    for number, unit in sizes:
+        assert int(number) * NGINX_SIZE_UNITS[unit.lower()] >= settings.MAX_REQUEST_BYTES
+
+
+def test_nginx_streams_chat_answers_unbuffered_for_longer_than_the_worker_timeout():
+    text = (DEPLOY / "nginx.conf").read_text()
+    chat = re.search(r"location /chat/ \{(.*?)\}", text, re.DOTALL)
+    assert chat, "no location /chat/"
+    assert "proxy_buffering off;" in chat.group(1)
+    assert "proxy_cache off;" in chat.group(1)
+    read_timeout = re.search(r"proxy_read_timeout (\d+)s;", chat.group(1))
+    assert read_timeout
+    assert int(read_timeout.group(1)) > runpy.run_path(str(ROOT / "gunicorn.conf.py"))["timeout"]
+
+
+def test_nginx_forwards_the_host_address_and_scheme():
+    text = (DEPLOY / "nginx.conf").read_text()
+    for header in ["Host", "X-Forwarded-For", "X-Forwarded-Proto"]:
+        assert re.search(rf"proxy_set_header {header} \$", text), f"nginx does not forward {header}"
