@@ -58,6 +58,7 @@ train: setup
 
 bench: setup
 	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

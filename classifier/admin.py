@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from classifier import services
-from classifier.models import ApiToken, Prediction
+from classifier.models import ApiToken, ModelVersion, Prediction
+from mlcore.bundle import BundleError
 from mlcore.labels import CLASSES
 
 MODEL_OUTPUTS = (
@@ -19,12 +20,15 @@ MODEL_OUTPUTS = (
     "height",
     "sha256",
     "label",
+    "none_of_the_classes",
     "confidence",
     "probability_bars",
     "model_version",
     "inference_ms",
     "owner",
     "created_at",
+    "feedback_label",
+    "feedback_at",
     "review_status",
     "reviewed_label",
     "reviewed_by",
@@ -64,6 +68,21 @@ class ConfidenceBandFilter(admin.SimpleListFilter):
             return queryset
         low, high, _ = self.BANDS[self.value()]
         return queryset.filter(confidence__gte=low, confidence__lt=high)
+
+
+class FeedbackFilter(admin.SimpleListFilter):
+    title = "feedback"
+    parameter_name = "feedback"
+
+    def lookups(self, request, model_admin):
+        return [("disputed", "disputed (owner says wrong)"), ("none", "no feedback")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "disputed":
+            return queryset.disputed()
+        if self.value() == "none":
+            return queryset.filter(feedback_label="")
+        return queryset
 
 
 def confirm_predictions(modeladmin, request, queryset):
@@ -109,11 +128,20 @@ class PredictionAdmin(admin.ModelAdmin):
         "confidence_percent",
         "owner",
         "model_version",
+        "feedback_label",
         "review_status",
         "created_at",
     )
     list_display_links = ("thumbnail", "original_name")
-    list_filter = ("label", "review_status", "model_version", ConfidenceBandFilter, "created_at")
+    list_filter = (
+        "label",
+        FeedbackFilter,
+        "review_status",
+        "none_of_the_classes",
+        "model_version",
+        ConfidenceBandFilter,
+        "created_at",
+    )
     search_fields = ("owner__username", "original_name")
     date_hierarchy = "created_at"
     list_select_related = ("owner",)
@@ -178,3 +206,36 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # tokens are shown once when made: on the API tokens page or with `manage.py api_token`
+
+
+@admin.action(description="Activate (serve this version from now on)")
+def activate_version(modeladmin, request, queryset):
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+        return
+    version = queryset.get()
+    try:
+        services.model_version_activate(version=version)
+    except (BundleError, OSError, ValueError) as error:
+        modeladmin.message_user(request, f"{version.name} cannot be served: {error}", messages.ERROR)
+        return
+    modeladmin.message_user(request, f"{version.name} is active: new predictions use it.", messages.SUCCESS)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "test_accuracy_percent", "parameters", "registered_at", "activated_at")
+    list_filter = ("is_active",)
+    readonly_fields = ("name", "path", "is_active", "registered_at", "activated_at", "metadata")
+    actions = [activate_version]
+
+    def has_add_permission(self, request):
+        return False  # bundles are registered with `manage.py register_model PATH`
+
+    @admin.display(description="test accuracy")
+    def test_accuracy_percent(self, version):
+        return f"{version.test_accuracy:.2%}" if version.test_accuracy is not None else "not measured"
+
+    @admin.display(description="parameters")
+    def parameters(self, version):
+        return version.metadata.get("parameters")

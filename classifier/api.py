@@ -119,10 +119,12 @@ def _create(request):
 
 
 def prediction_json(request, prediction) -> dict:
-    return {
+    body = {
         "id": prediction.pk,
         "label": prediction.label,
         "confidence": prediction.confidence,
+        "none_of_the_classes": prediction.none_of_the_classes,
+        "verdict": prediction.verdict,
         "top_k": prediction.top_k,
         "model_version": prediction.model_version,
         "image_url": request.build_absolute_uri(reverse("prediction_image", args=[prediction.pk])),
@@ -135,6 +137,21 @@ def prediction_json(request, prediction) -> dict:
         "sha256": prediction.sha256,
         "inference_ms": prediction.inference_ms,
         "review_status": prediction.review_status,
+    }
+    if request.GET.get("explain") in ("1", "true", "yes"):
+        body["heat_map"] = heat_map_json(request, prediction)
+    return body
+
+
+def heat_map_json(request, prediction) -> dict | None:
+    """Which regions drove the label: cells over the centre square the network saw, and an overlay image URL."""
+    cells = services.prediction_heat_map(prediction=prediction)
+    if cells is None:
+        return None
+    return {
+        "cells": cells.tolist(),
+        "covers": "the centre square of the photo, which is what the network saw",
+        "image_url": request.build_absolute_uri(reverse("prediction_heat_map", args=[prediction.pk])),
     }
 
 

@@ -25,6 +25,14 @@ class PredictionQuerySet(models.QuerySet):
     def pending_review(self):
         return self.filter(review_status=Prediction.ReviewStatus.PENDING)
 
+    def disputed(self):
+        """The owner said the answer is wrong."""
+        return self.exclude(feedback_label="")
+
+    def reviewed_for_training(self):
+        """Uploads whose class staff confirmed or corrected to one of the ten."""
+        return self.filter(review_status__in=[Prediction.ReviewStatus.CONFIRMED, Prediction.ReviewStatus.CORRECTED])
+
 
 class Prediction(models.Model):
     class ReviewStatus(models.TextChoices):
@@ -46,6 +54,16 @@ class Prediction(models.Model):
     model_input = models.BinaryField(help_text="The 32x32 image the network saw, as PNG.")
     model_version = models.CharField(max_length=100, db_index=True)
     inference_ms = models.FloatField(help_text="Decoding, preprocessing and the network, in milliseconds.")
+    none_of_the_classes = models.BooleanField(
+        default=False, db_index=True, help_text="The out-of-distribution score fell below the model's threshold."
+    )
+    feedback_label = models.CharField(
+        max_length=20,
+        choices=[*LABEL_CHOICES, ("none", "none of these")],
+        blank=True,
+        help_text="What the owner says the photo really shows, when they disagree.",
+    )
+    feedback_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     review_status = models.CharField(
         max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, db_index=True
@@ -77,6 +95,13 @@ class Prediction(models.Model):
     @property
     def confidence_percent(self) -> float:
         return 100 * self.confidence
+
+    @property
+    def verdict(self) -> str:
+        """What the page says: the class, or that the photo fits none of them and which is closest."""
+        if self.none_of_the_classes:
+            return f"Not one of the ten classes (closest: {self.label}, {self.confidence:.0%})"
+        return self.label
 
     @property
     def megapixels(self) -> float:
@@ -115,3 +140,27 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ModelVersion(models.Model):
+    """A model bundle the site can serve. Exactly one is active; switching takes effect without a restart."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="The bundle's own name (its metadata).")
+    path = models.CharField(max_length=500, help_text="The bundle folder on the server.")
+    metadata = models.JSONField(help_text="The bundle's metadata.json when it was registered.")
+    is_active = models.BooleanField(default=False)
+    registered_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-registered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model")
+        ]
+
+    def __str__(self):
+        return self.name + (" (active)" if self.is_active else "")
+
+    @property
+    def test_accuracy(self):
+        return (self.metadata.get("test") or {}).get("accuracy")

@@ -9,6 +9,7 @@ def _response(description, schema=_ERROR):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "integer", "enum": [0, 1]}}
 _ERRORS = {
     "401": _response("Missing, unknown or revoked API token."),
     "404": _response("No such prediction among the caller's own."),
@@ -20,7 +21,20 @@ _PREDICTION = {
     "properties": {
         "id": {"type": "integer"},
         "label": {"type": "string", "enum": list(CLASSES)},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1, "description": "Calibrated probability."},
+        "none_of_the_classes": {
+            "type": "boolean",
+            "description": "The photo fits none of the ten classes well; label is then only the closest.",
+        },
+        "verdict": {"type": "string", "description": "What the site shows, e.g. 'Not one of the ten classes …'."},
+        "heat_map": {
+            "type": ["object", "null"],
+            "description": "With ?explain=1: which regions drove the label (cells 0-1 over the seen centre square).",
+            "properties": {
+                "cells": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                "image_url": {"type": "string", "format": "uri"},
+            },
+        },
         "top_k": {
             "type": "array",
             "description": "All ten classes, highest probability first.",
@@ -69,6 +83,7 @@ def openapi_description(server_url: str) -> dict:
             "/predictions": {
                 "post": {
                     "summary": "Classify and store one or more images",
+                    "parameters": [_EXPLAIN],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -112,6 +127,7 @@ def openapi_description(server_url: str) -> dict:
                         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                         {"name": "page_size", "in": "query", "schema": {"type": "integer", "maximum": 100}},
                         {"name": "label", "in": "query", "schema": {"type": "string", "enum": list(CLASSES)}},
+                        _EXPLAIN,
                     ],
                     "responses": {
                         "200": _response(
@@ -139,6 +155,7 @@ def openapi_description(server_url: str) -> dict:
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "get": {
                     "summary": "One of the caller's predictions",
+                    "parameters": [_EXPLAIN],
                     "responses": {"200": _response("The prediction", {"$ref": "#/components/schemas/Prediction"})}
                     | _ERRORS,
                 },

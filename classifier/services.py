@@ -2,21 +2,27 @@
 
 import contextlib
 import hashlib
+import io
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from classifier.images import ImageRejected, inspect_image, png_bytes, without_location
 from classifier.ml import get_classifier
-from classifier.models import ApiToken, Prediction, prediction_image_path
+from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
+from mlcore.data import Split
 from mlcore.labels import CLASSES
-from mlcore.preprocessing import ImageError
+from mlcore.preprocessing import ImageError, to_model_input
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +102,7 @@ def prediction_create(*, owner, upload) -> Prediction:
         model_input=png_bytes(result.pixels),
         model_version=classifier.version,
         inference_ms=round(1000 * result.seconds, 3),
+        none_of_the_classes=result.none_of_the_classes,
     )
     prediction.image.name = _store_file(prediction, stored, inspected.suffix)
     try:
@@ -202,3 +209,77 @@ def _stored_names(storage, folder):
         yield f"{folder}/{name}"
     for sub in folders:
         yield from _stored_names(storage, f"{folder}/{sub}")
+
+
+def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
+    """Record what the owner says the photo really shows (a class other than the predicted one, or "none");
+    an empty label withdraws what they said."""
+    choices = {value for value, _ in Prediction._meta.get_field("feedback_label").choices}
+    if label and label not in choices:
+        raise ValueError(f'{label!r} is not one of the classes or "none"')
+    if label == prediction.label:
+        raise ValueError(f"{label!r} is what the model said; choose the class the photo really shows")
+    prediction.feedback_label = label
+    prediction.feedback_at = timezone.now() if label else None
+    prediction.save(update_fields=["feedback_label", "feedback_at"])
+    return prediction
+
+
+def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.warning) -> Split | None:
+    """The uploads staff confirmed or corrected, as the 32x32 images the network takes with their reviewed
+    classes; None when there are none. A stored file that cannot be read is skipped and reported to `warn`."""
+    images, labels = [], []
+    reviewed = Prediction.objects.reviewed_for_training().only("image", "label", "review_status", "reviewed_label")
+    for prediction in reviewed.order_by("pk"):
+        try:
+            with prediction.image.open("rb") as stored:
+                images.append(to_model_input(stored.read()))
+        except (OSError, ImageError) as error:
+            warn(f"Skipped prediction {prediction.pk}: its image {prediction.image.name} cannot be read ({error})")
+            continue
+        corrected = prediction.review_status == Prediction.ReviewStatus.CORRECTED
+        labels.append(CLASSES.index(prediction.reviewed_label if corrected else prediction.label))
+    if not images:
+        return None
+    return Split(images=np.stack(images), labels=np.array(labels, dtype=np.int64))
+
+
+def model_version_register(*, path, activate: bool = False) -> ModelVersion:
+    """Register the bundle in `path` (or refresh its metadata when registered already), optionally activating it."""
+    from mlcore.bundle import read_metadata
+
+    folder = Path(path).resolve()
+    metadata = read_metadata(folder)  # BundleError when it is not a complete bundle
+    name = metadata.get("name") or folder.name
+    version, _ = ModelVersion.objects.update_or_create(name=name, defaults={"path": str(folder), "metadata": metadata})
+    if activate:
+        model_version_activate(version=version)
+    return version
+
+
+def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+    """Make `version` the one the site serves; new predictions use it at once in this process, within seconds in
+    the others. The bundle is loaded first, so a broken one is refused before anything changes."""
+    from classifier.ml import forget_active_model
+    from mlcore.inference import load_classifier
+
+    load_classifier(Path(version.path))
+    with transaction.atomic():
+        ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
+        version.is_active = True
+        version.activated_at = timezone.now()
+        version.save(update_fields=["is_active", "activated_at"])
+    forget_active_model()
+    return version
+
+
+def prediction_heat_map(*, prediction: Prediction):
+    """Which regions of the image the network saw drove the prediction's label, as rows of 0-1 values, made by
+    the model version that made the prediction; None when that version is no longer available."""
+    from classifier.ml import classifier_for_version
+
+    classifier = classifier_for_version(prediction.model_version)
+    if classifier is None:
+        return None
+    pixels = np.asarray(Image.open(io.BytesIO(bytes(prediction.model_input))).convert("RGB"))
+    return classifier.heat_map(pixels, prediction.label)

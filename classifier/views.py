@@ -1,4 +1,6 @@
-"""Pages: Predict, History, one prediction, its image files, and the API token page."""
+"""Pages: Predict, History, one prediction and its owner's feedback, its image files, and the API token page."""
+
+import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,6 +15,8 @@ from classifier import selectors, services
 from classifier.api import bearer_user
 from classifier.images import thumbnail_jpeg
 from classifier.ml import ClassifierUnavailable, model_summary
+from classifier.models import Prediction
+from mlcore.explain import heat_map_image
 from mlcore.labels import CLASSES
 
 PAGE_SIZE = 20
@@ -55,8 +59,19 @@ def prediction_list(request):
 
 @login_required
 def prediction_detail(request, pk):
+    return _detail_page(request, _own_prediction(request, pk))
+
+
+@login_required
+@require_POST
+def prediction_feedback(request, pk):
+    """The owner says the answer is wrong (a class, or "none"); an empty label withdraws it."""
     prediction = _own_prediction(request, pk)
-    return render(request, "classifier/prediction_detail.html", {"prediction": prediction})
+    try:
+        services.prediction_feedback(prediction=prediction, label=request.POST.get("label", ""))
+    except ValueError as error:
+        return _detail_page(request, prediction, errors=[str(error)], status=400)
+    return redirect(prediction)
 
 
 @login_required
@@ -115,6 +130,29 @@ def _own_prediction(request, pk):
     if prediction is None:
         raise Http404("No such prediction.")
     return prediction
+
+
+def _detail_page(request, prediction, errors=(), status=200):
+    choices = Prediction._meta.get_field("feedback_label").choices
+    context = {
+        "prediction": prediction,
+        "feedback_choices": [(value, name) for value, name in choices if value != prediction.label],
+        "errors": errors,
+    }
+    return render(request, "classifier/prediction_detail.html", context, status=status)
+
+
+@cache_control(private=True, max_age=3600)
+def prediction_heat_map(request, pk):
+    """The heat map as a transparent overlay with the photo's aspect, made on demand from the stored 32x32 input."""
+    prediction = _viewable_prediction(request, pk)
+    cells = services.prediction_heat_map(prediction=prediction)
+    if cells is None:
+        raise Http404("The model version that made this prediction is no longer available.")
+    overlay = heat_map_image(cells, (prediction.width, prediction.height))
+    buffer = io.BytesIO()
+    overlay.save(buffer, "PNG")
+    return _image_response(buffer.getvalue(), "image/png")
 
 
 def _viewable_prediction(request, pk):

@@ -7,6 +7,7 @@ from classifier_site import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("model/", views.model_data, name="model_data"),
+    path("model/examples/<str:version>/<str:file_name>", views.model_example, name="model_example"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),

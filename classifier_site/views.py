@@ -6,12 +6,13 @@ from django import forms
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
+from classifier_site.model_data import example_image_path, model_page
 from mlcore.labels import CLASSES
 
 
@@ -20,7 +21,17 @@ def home(request):
 
 
 def model_data(request):
-    return render(request, "model_data.html", {"model": model_summary()})
+    context = model_page(version=request.GET.get("version"), compare=request.GET.get("compare"))
+    return render(request, "model_data.html", context)
+
+
+@cache_control(public=True, max_age=3600)
+def model_example(request, version, file_name):
+    """An example test image from a bundle's examples/ folder (the most confused pairs)."""
+    path = example_image_path(version=version, file_name=file_name)
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 class SignupForm(UserCreationForm):

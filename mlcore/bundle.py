@@ -1,8 +1,11 @@
 """The model bundle: one folder with everything serving and explaining need.
 
 model.keras       the trained Keras model (for further training and analysis)
-model.tflite      the serving model: LiteRT flat buffer with int8 weights, float pixels 0-255 in, logits out
-metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware
+model.tflite      the serving model: LiteRT flat buffer with int8 weights, float pixels 0-255 in; out: the logits
+                  and the last feature maps (for the "none of the ten classes" score)
+ood.npz           the pooled features' class means and precision matrix, for the "none of the ten classes" test
+metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware,
+                  calibration (temperature) and the "none of the ten classes" threshold
 history.json      one entry per epoch: losses, accuracies, time
 evaluation.json   the test split scored through the serving model
 """
@@ -20,6 +23,9 @@ SERVING_FILE = "model.tflite"
 METADATA_FILE = "metadata.json"
 HISTORY_FILE = "history.json"
 EVALUATION_FILE = "evaluation.json"
+OOD_FILE = "ood.npz"  # class means and precision of the pooled features, for the "none of the ten" score
+EXAMPLES_FOLDER = "examples"
+FEATURES_LAYER = "group3_gelu2"  # the last feature maps: 3x3 cells, max-pooled into the head
 REQUIRED_FILES = (SERVING_FILE, METADATA_FILE)
 
 
@@ -70,13 +76,21 @@ def serving_model_bytes(model, quantize: bool = True) -> bytes:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    features = model.get_layer(FEATURES_LAYER).output
+    serving = keras_model_with_features(model, features)
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="pixels")
-    function = tf.function(lambda pixels: model(pixels, training=False), input_signature=[spec])
+    function = tf.function(lambda pixels: serving(pixels, training=False), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(function.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()
+
+
+def keras_model_with_features(model, features):
+    import keras
+
+    return keras.Model(model.input, [model.output, features], name="serving")
 
 
 def write_bundle(
@@ -89,7 +103,7 @@ def write_bundle(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     model.save(staging / MODEL_FILE)
-    (staging / SERVING_FILE).write_bytes(serving_model_bytes(model, quantize))
+    write_serving_files(staging, model, quantize)
     write_json(staging, METADATA_FILE, metadata)
     write_json(staging, HISTORY_FILE, history)
     if evaluation is not None:
@@ -101,6 +115,10 @@ def write_bundle(
     staging.rename(out_dir)
     shutil.rmtree(previous, ignore_errors=True)
     return out_dir
+
+
+def write_serving_files(folder, model, quantize: bool = True) -> None:
+    (Path(folder) / SERVING_FILE).write_bytes(serving_model_bytes(model, quantize))
 
 
 def hardware_description() -> dict:

@@ -87,13 +87,65 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray) -> dict
     }
 
 
-def evaluate_bundle(bundle_dir, split, tta: str | None = None) -> dict:
-    """Score a split through the bundle's serving model, with its own test-time augmentation unless `tta`."""
+def evaluate_bundle(bundle_dir, split, tta: str | None = None, examples: int = 0) -> dict:
+    """Score a split through the bundle's serving model, with its own test-time augmentation unless `tta`.
+
+    Besides the classification report: reliability (calibration) of the served probabilities, the share of
+    images the bundle would call "none of the ten classes", and, with `examples`, the most confused pairs with
+    up to that many example images each, written as PNG files into the bundle's examples/ folder.
+    """
     from mlcore.bundle import utc_now
+    from mlcore.calibration import reliability
     from mlcore.inference import Classifier
 
     classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1, tta=tta)
-    report = classification_report(split.labels, classifier.probabilities(split.images))
+    if classifier.has_features:
+        logits, pooled = classifier.scores(split.images)
+    else:
+        logits, pooled = classifier.logits(split.images), None
+    probabilities = softmax(logits, classifier.temperature)
+    report = classification_report(split.labels, probabilities)
     report["tta"] = classifier.tta
+    report["calibration"] = reliability(probabilities, split.labels) | {"temperature": classifier.temperature}
+    if classifier.thresholds and len(split.labels):
+        report["none_of_the_classes_rate"] = float(classifier.none_of_the_classes(logits, pooled).mean())
+    if examples:
+        report["confused_pairs"] = confused_pairs(bundle_dir, split, probabilities, examples)
     report["evaluated_at"] = utc_now()
     return report
+
+
+def confused_pairs(bundle_dir, split, probabilities, examples: int, pairs: int = 6) -> list:
+    """The (true, predicted) pairs mistaken most often, each with up to `examples` of its images saved."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from mlcore.bundle import EXAMPLES_FOLDER
+
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (split.labels, predicted), 1)
+    np.fill_diagonal(confusion, 0)
+    folder = Path(bundle_dir) / EXAMPLES_FOLDER
+    folder.mkdir(exist_ok=True)
+    result = []
+    for flat in np.argsort(confusion, axis=None)[::-1][:pairs]:
+        true, guess = divmod(int(flat), NUM_CLASSES)
+        if confusion[true, guess] == 0:
+            break
+        chosen = np.flatnonzero((split.labels == true) & (predicted == guess))[:examples]
+        names = []
+        for rank, index in enumerate(chosen):
+            name = f"{CLASSES[true]}-as-{CLASSES[guess]}-{rank}.png"
+            Image.fromarray(split.images[index]).save(folder / name)
+            names.append(f"{EXAMPLES_FOLDER}/{name}")
+        result.append(
+            {
+                "true": CLASSES[true],
+                "predicted": CLASSES[guess],
+                "count": int(confusion[true, guess]),
+                "examples": names,
+            }
+        )
+    return result

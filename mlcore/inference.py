@@ -12,17 +12,19 @@ from pathlib import Path
 import numpy as np
 
 from mlcore import bundle
-from mlcore.evaluate import predict_logits, softmax
+from mlcore.evaluate import predict_logits, softmax, tta_views
+from mlcore.explain import occlusion_map
 from mlcore.preprocessing import to_model_input
 
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
-    confidence: float
-    probabilities: dict  # class name -> probability, in the classes' order
+    label: str  # the closest class, even when the image fits none
+    confidence: float  # its calibrated probability
+    probabilities: dict  # class name -> calibrated probability, in the classes' order
     pixels: np.ndarray  # the (32, 32, 3) uint8 image the network saw
     seconds: float  # preprocessing and inference time for this image
+    none_of_the_classes: bool = False  # an out-of-distribution score fell below the bundle's threshold
 
     @property
     def top_k(self) -> list:
@@ -43,9 +45,14 @@ class Classifier:
         self.tta = tta or self.metadata.get("tta", "none")
         self.version = self.metadata.get("name", self.path.name)
         self.num_threads = num_threads
+        self.temperature = float((self.metadata.get("calibration") or {}).get("temperature", 1.0))
+        self.thresholds = (self.metadata.get("ood") or {}).get("thresholds")
+        ood = self.path / bundle.OOD_FILE
+        self.feature_model = dict(np.load(ood)) if ood.is_file() else None
         self._model_bytes = (self.path / bundle.SERVING_FILE).read_bytes()
         self._local = threading.local()
         self._interpreter()  # fail now, not on the first request, if the model cannot load
+        self.has_features = len(self._interpreter().get_output_details()) > 1
 
     def classify(self, images) -> list[Prediction]:
         """Classify PIL images, raw bytes, paths or file objects; raises ImageError for undecodable ones."""
@@ -53,15 +60,51 @@ class Classifier:
         for image in images:
             started = time.perf_counter()
             pixels = to_model_input(image)
-            probabilities = self.probabilities(pixels[None])[0]
-            results.append(self._prediction(pixels, probabilities, time.perf_counter() - started))
+            views, weights = tta_views(pixels[None], self.tta)
+            logits, features = self._forward(np.concatenate(views))
+            logits = _weighted(logits, views, weights)
+            probabilities = softmax(logits, self.temperature)[0]
+            pooled = None if features is None else _weighted(features.max(axis=(1, 2)), views, weights)
+            unfit = bool(self.none_of_the_classes(logits, pooled)[0])
+            results.append(self._prediction(pixels, probabilities, unfit, time.perf_counter() - started))
         return results
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 10) probabilities for a uint8 (N, 32, 32, 3) batch, with the bundle's test-time augmentation."""
-        return softmax(predict_logits(self._logits, pixels, self.tta, batch_size=256))
+        """(N, 10) calibrated probabilities for a uint8 (N, 32, 32, 3) batch, with the bundle's TTA."""
+        return softmax(self.logits(pixels), self.temperature)
 
-    def _prediction(self, pixels, probabilities, seconds) -> Prediction:
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 10) logits for a uint8 batch, averaged over the bundle's test-time augmentation views."""
+        return predict_logits(self._logits, pixels, self.tta, batch_size=256)
+
+    def scores(self, pixels: np.ndarray, batch_size: int = 256):
+        """Logits and max-pooled last-layer features for a uint8 batch, each averaged over the TTA views."""
+        all_logits, all_pooled = [], []
+        for start in range(0, len(pixels), batch_size):
+            views, weights = tta_views(pixels[start : start + batch_size], self.tta)
+            logits, features = self._forward(np.ascontiguousarray(np.concatenate(views)))
+            all_logits.append(_weighted(logits, views, weights))
+            all_pooled.append(_weighted(features.max(axis=(1, 2)), views, weights))
+        return np.concatenate(all_logits), np.concatenate(all_pooled)
+
+    def none_of_the_classes(self, logits: np.ndarray, pooled) -> np.ndarray:
+        """True where an image fits none of the ten classes by the bundle's thresholds (all False without them)."""
+        from mlcore.calibration import energy, feature_closeness
+
+        unfit = np.zeros(len(logits), dtype=bool)
+        if not self.thresholds:
+            return unfit
+        unfit |= energy(logits, self.temperature) < self.thresholds["energy"]
+        if pooled is not None and self.feature_model is not None:
+            unfit |= feature_closeness(pooled, self.feature_model) < self.thresholds["features"]
+        return unfit
+
+    def heat_map(self, pixels: np.ndarray, label: str) -> np.ndarray:
+        """Which parts of the 32x32 image drove `label` (see mlcore.explain.occlusion_map); about 15 ms."""
+        index = self.classes.index(label)
+        return occlusion_map(lambda batch: softmax(self._forward(batch)[0], self.temperature), pixels, index)
+
+    def _prediction(self, pixels, probabilities, unfit, seconds) -> Prediction:
         best = int(np.argmax(probabilities))
         return Prediction(
             label=self.classes[best],
@@ -69,9 +112,14 @@ class Classifier:
             probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
             pixels=pixels,
             seconds=seconds,
+            none_of_the_classes=unfit,
         )
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward(batch)[0]
+
+    def _forward(self, batch: np.ndarray):
+        """Logits and, when the serving model has them, the last feature maps."""
         interpreter = self._interpreter()
         details = interpreter.get_input_details()[0]
         if tuple(details["shape"]) != batch.shape:
@@ -79,7 +127,14 @@ class Classifier:
             interpreter.allocate_tensors()
         interpreter.set_tensor(details["index"], batch.astype(np.float32))
         interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+        logits = features = None
+        for output in interpreter.get_output_details():
+            value = interpreter.get_tensor(output["index"])
+            if value.ndim == 2:
+                logits = value.copy()
+            else:
+                features = value.copy()
+        return logits, features
 
     def _interpreter(self):
         interpreter = getattr(self._local, "interpreter", None)
@@ -88,6 +143,11 @@ class Classifier:
             interpreter.allocate_tensors()
             self._local.interpreter = interpreter
         return interpreter
+
+
+def _weighted(values, views, weights):
+    per_view = np.split(np.asarray(values, dtype=np.float64), len(views))
+    return sum(weight * value for weight, value in zip(weights, per_view, strict=True))
 
 
 def _interpreter_class():

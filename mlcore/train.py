@@ -8,12 +8,14 @@ import math
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from mlcore import bundle
+from mlcore.calibration import calibrate_bundle
 from mlcore.config import TrainConfig
-from mlcore.data import Dataset, train_validation_split
+from mlcore.data import Dataset, Split, train_validation_split
 from mlcore.evaluate import classification_report, evaluate_bundle, predict_logits, softmax
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import PREPROCESSING
@@ -24,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NEWTON_SCHULZ_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 NEWTON_SCHULZ_STEPS = 3
+EXAMPLES_PER_PAIR = 4  # test images saved in the bundle for each of the most confused class pairs
 
 
 # --- augmentation -------------------------------------------------------------------------------------------
@@ -138,9 +141,12 @@ def train(
     *,
     progress=print,
     command: str | None = None,
+    extra_train: Split | None = None,
 ) -> dict:
-    """Train, keep the best epoch by validation accuracy, score it on the test split and write the bundle.
+    """Train, keep the best epoch by validation accuracy, calibrate it on the validation split, score it on the
+    test split and write the bundle.
 
+    `extra_train` (e.g. staff-reviewed uploads) joins the training split only, never validation or test.
     Ctrl-C stops after the step in flight; the bundle is still written from the best epoch finished so far.
     Returns the bundle's metadata.
     """
@@ -154,6 +160,12 @@ def train(
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     train_split, val_split = train_validation_split(dataset.train, config.val_fraction, config.seed)
+    extra_count = len(extra_train) if extra_train is not None else 0
+    if extra_count:
+        train_split = Split(
+            np.concatenate([train_split.images, extra_train.images]),
+            np.concatenate([train_split.labels, extra_train.labels]),
+        )
     batch_size = min(config.batch_size, len(train_split))
     steps_per_epoch = len(train_split) // batch_size
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
@@ -263,6 +275,7 @@ def train(
             "best_epoch": best_record["epoch"],
             "interrupted": interrupted,
             "train_images": len(train_split),
+            "reviewed_uploads": extra_count,
             "validation_images": len(val_split),
             "train_seconds": round(train_seconds, 1),
         },
@@ -281,12 +294,17 @@ def train(
             "runtime": "LiteRT (XNNPACK)",
             "weights": "int8, activations quantised per call" if config.quantize_serving else "float32",
             "tta": config.tta,
+            "outputs": ["logits", f"feature maps of {bundle.FEATURES_LAYER}"],
         },
     }
     progress(f"Writing the bundle to {out_dir} ...")
     bundle.write_bundle(out_dir, model=model, metadata=metadata, history=history, quantize=config.quantize_serving)
+    if len(val_split):
+        progress("Calibrating on the validation split: temperature and the none-of-the-ten threshold ...")
+        metadata |= calibrate_bundle(out_dir, val_split, train_split)
+        bundle.write_json(out_dir, bundle.METADATA_FILE, metadata)
     progress(f"Scoring the {len(dataset.test)} test images through the serving model ...")
-    evaluation = evaluate_bundle(out_dir, dataset.test)
+    evaluation = evaluate_bundle(out_dir, dataset.test, examples=EXAMPLES_PER_PAIR)
     metadata["test"] = _headline(evaluation)
     metadata["wall_seconds"] = round(time.monotonic() - started, 1)
     bundle.write_json(out_dir, bundle.EVALUATION_FILE, evaluation)
@@ -346,3 +364,28 @@ def _format_epoch(record, epochs, remaining_seconds):
 def _minutes(seconds):
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print) -> dict:
+    """Bring a bundle written by an earlier version up to date without retraining: re-export the serving model
+    (with the feature maps for heat maps) from its Keras model, calibrate it on its own validation split (the
+    seed and fraction it was trained with) and score the test split again. Returns the new metadata."""
+    import keras
+
+    metadata = bundle.read_metadata(bundle_dir)
+    config = metadata["training"]["config"]
+    model = keras.models.load_model(Path(bundle_dir) / bundle.MODEL_FILE)
+    progress("Re-exporting the serving model with its feature maps ...")
+    bundle.write_serving_files(bundle_dir, model, quantize=config.get("quantize_serving", True))
+    train_split, val_split = train_validation_split(dataset.train, config["val_fraction"], config["seed"])
+    progress(f"Calibrating on the {len(val_split)} validation images ...")
+    metadata |= calibrate_bundle(bundle_dir, val_split, train_split)
+    bundle.write_json(bundle_dir, bundle.METADATA_FILE, metadata)
+    progress(f"Scoring the {len(dataset.test)} test images through the serving model ...")
+    evaluation = evaluate_bundle(bundle_dir, dataset.test, examples=EXAMPLES_PER_PAIR)
+    metadata["test"] = _headline(evaluation)
+    metadata["serving"]["outputs"] = ["logits", f"feature maps of {bundle.FEATURES_LAYER}"]
+    bundle.write_json(bundle_dir, bundle.EVALUATION_FILE, evaluation)
+    bundle.write_json(bundle_dir, bundle.METADATA_FILE, metadata)
+    progress(f"Done: test accuracy {evaluation['accuracy']:.2%}, temperature {metadata['calibration']['temperature']}")
+    return metadata

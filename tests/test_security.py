@@ -111,3 +111,13 @@ def test_one_setting_moves_uploads_to_s3_compatible_storage():
         text=True,
     )
     assert result.stdout.split() == ["S3Storage", "uploads", "http://127.0.0.1:9000", "private"], result.stderr
+
+
+def test_a_form_without_its_csrf_token_gets_the_sites_own_403_page(user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post("/accounts/tokens/", {"name": "x"})
+    assert response.status_code == 403
+    assert "This form has expired" in response.content.decode()

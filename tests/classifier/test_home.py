@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.django_db  # the served model is the active version in the database
+
 
 @pytest.fixture
 def shipped_metadata(settings):

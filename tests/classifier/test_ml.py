@@ -5,6 +5,8 @@ import pytest
 from classifier.ml import ClassifierUnavailable, get_classifier
 from mlcore.labels import CLASSES
 
+pytestmark = pytest.mark.django_db  # the served model is the active version in the database
+
 
 def test_the_site_serves_the_shipped_model_by_default(settings):
     assert settings.MODEL_DIR == settings.SHIPPED_MODEL_DIR

@@ -123,3 +123,35 @@ def test_retraining_into_the_same_folder_replaces_the_bundle(tmp_path, synthetic
     assert json.loads((out / "metadata.json").read_text())["created_at"] == second["created_at"]
     assert first["parameters"] == second["parameters"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
+
+
+def test_the_bundle_is_calibrated_on_validation_with_a_none_of_the_ten_threshold(tiny_bundle):
+    out, metadata, lines = tiny_bundle
+    saved = json.loads((out / "metadata.json").read_text())
+    calibration, ood = saved["calibration"], saved["ood"]
+    assert calibration["fitted_on"] == "validation" and calibration["images"] == 20
+    assert calibration["temperature"] > 0
+    assert calibration["log_loss_after"] <= calibration["log_loss_before"] + 1e-9
+    assert set(ood["thresholds"]) == {"energy", "features"} and ood["true_positive_rate"] >= 0.9
+    assert 0 <= ood["false_positive_rate"] <= 1 and ood["out_of_distribution"]["images"] > 0
+    assert any("Calibrating" in line for line in lines)
+    assert (out / "ood.npz").is_file()
+
+
+def test_the_evaluation_has_reliability_and_confused_pairs_with_their_images(tiny_bundle):
+    out, _, _ = tiny_bundle
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    bins = evaluation["calibration"]["bins"]
+    assert sum(row["count"] for row in bins) == 30 and 0 <= evaluation["calibration"]["ece"] <= 1
+    for pair in evaluation.get("confused_pairs", []):
+        assert pair["true"] != pair["predicted"] and pair["count"] > 0
+        for name in pair["examples"]:
+            assert (out / name).is_file()
+
+
+def test_extra_training_images_join_the_training_split_only(tmp_path, synthetic_dataset):
+    extra = synthetic_dataset.test
+    metadata = train(synthetic_dataset, TINY, tmp_path / "extra", progress=lambda line: None, extra_train=extra)
+    assert metadata["training"]["reviewed_uploads"] == len(extra)
+    assert metadata["training"]["train_images"] == 80 + len(extra)
+    assert metadata["training"]["validation_images"] == 20

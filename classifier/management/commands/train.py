@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from classifier.services import reviewed_uploads_as_training_data
 from mlcore.bundle import BundleError, utc_now
 from mlcore.config import TrainConfig
 from mlcore.data import DataError, load_dataset
@@ -41,6 +42,11 @@ class Command(BaseCommand):
             help="test-time augmentation the bundle evaluates and serves with",
         )
         parser.add_argument(
+            "--include-reviewed",
+            action="store_true",
+            help="add the uploads staff confirmed or corrected to the training images (never to validation or test)",
+        )
+        parser.add_argument(
             "--cache-dir",
             default=settings.DATASET_CACHE_DIR,
             help="where decoded data sets are cached (default: ~/.cache/classifier-site)",
@@ -63,9 +69,22 @@ class Command(BaseCommand):
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
         try:
             dataset = load_dataset(options["data"], limit=options["limit"], cache_dir=options["cache_dir"])
-            train(dataset, config, out, progress=self._progress, command=_command_line(options))
+            extra_train = self._reviewed_uploads() if options["include_reviewed"] else None
+            train(
+                dataset,
+                config,
+                out,
+                progress=self._progress,
+                command=_command_line(options),
+                extra_train=extra_train,
+            )
         except (DataError, BundleError) as error:
             raise CommandError(str(error)) from error
+
+    def _reviewed_uploads(self):
+        extra_train = reviewed_uploads_as_training_data(warn=lambda line: self.stderr.write(f"Warning: {line}"))
+        self._progress(f"Adding {len(extra_train) if extra_train else 0} reviewed uploads to the training images.")
+        return extra_train
 
     def _progress(self, line):
         self.stdout.write(line)
@@ -73,9 +92,28 @@ class Command(BaseCommand):
 
 
 def _command_line(options) -> str:
-    names = ("data", "out", "epochs", "batch_size", "seed", "val_fraction", "limit", "widths", "tta")
-    given = [f"--{name.replace('_', '-')} {_plain(options[name])}" for name in names if options.get(name) is not None]
-    return "python manage.py train " + " ".join(given)
+    names = (
+        "data",
+        "out",
+        "epochs",
+        "batch_size",
+        "seed",
+        "val_fraction",
+        "limit",
+        "widths",
+        "tta",
+        "include_reviewed",
+    )
+    given = [_option(name, options.get(name)) for name in names]
+    return "python manage.py train " + " ".join(option for option in given if option)
+
+
+def _option(name: str, value) -> str:
+    """`--name value`, or `--name` for a flag that is on, or nothing (not `in (None, False)`: --seed 0 counts)."""
+    flag = f"--{name.replace('_', '-')}"
+    if value is None or value is False:
+        return ""
+    return flag if value is True else f"{flag} {_plain(value)}"
 
 
 def _widths(text: str) -> tuple[int, int, int]:

@@ -1,0 +1,239 @@
+"""Small SVG charts built on the server: a line chart per metric and a reliability diagram.
+
+The Content-Security-Policy forbids inline styles and scripts, so charts carry presentation attributes only
+(fill, stroke, font-size). They are built with ElementTree, which escapes every text and attribute value.
+"""
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from django.utils.safestring import SafeString, mark_safe
+
+WIDTH, HEIGHT = 520, 300
+LEFT, RIGHT, TOP, BOTTOM = 60, 16, 34, 46  # margins around the plot area, room for labels and the legend
+INK, MUTED, GRID = "#1d2433", "#5b6476", "#e3e7ef"
+TRAIN_COLOUR, VALIDATION_COLOUR, GAP_COLOUR = "#2f6fde", "#d9822b", "#c0392b"
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    values: list  # one value (or None) per x value
+    colour: str
+    dashed: bool = False
+
+
+class Plot:
+    """Maps data coordinates onto the plot area of one chart and draws its frame."""
+
+    def __init__(self, chart_id: str, title: str, description: str, x_range, y_range):
+        self.x_low, self.x_high = x_range
+        self.y_low, self.y_high = y_range
+        self.svg = ET.Element(
+            "svg",
+            {
+                "xmlns": "http://www.w3.org/2000/svg",
+                "class": "chart",
+                "id": chart_id,
+                "viewBox": f"0 0 {WIDTH} {HEIGHT}",
+                "role": "img",
+                "aria-labelledby": f"{chart_id}-title {chart_id}-desc",
+            },
+        )
+        ET.SubElement(self.svg, "title", {"id": f"{chart_id}-title"}).text = title
+        ET.SubElement(self.svg, "desc", {"id": f"{chart_id}-desc"}).text = description
+
+    def x(self, value: float) -> float:
+        share = (value - self.x_low) / (self.x_high - self.x_low)
+        return round(LEFT + share * (WIDTH - LEFT - RIGHT), 2)
+
+    def y(self, value: float) -> float:
+        share = (value - self.y_low) / (self.y_high - self.y_low)
+        return round(HEIGHT - BOTTOM - share * (HEIGHT - TOP - BOTTOM), 2)
+
+    def axes(self, *, x_ticks, y_ticks, x_label: str, y_label: str, x_format=str, y_format=str):
+        axes = ET.SubElement(self.svg, "g", {"class": "axes", "font-size": "12", "fill": MUTED})
+        for value in y_ticks:
+            y = self.y(value)
+            _line(axes, LEFT, y, WIDTH - RIGHT, y, GRID)
+            _text(axes, LEFT - 6, y + 4, y_format(value), anchor="end")
+        for value in x_ticks:
+            x = self.x(value)
+            _line(axes, x, HEIGHT - BOTTOM, x, HEIGHT - BOTTOM + 5, MUTED)
+            _text(axes, x, HEIGHT - BOTTOM + 18, x_format(value), anchor="middle")
+        _line(axes, LEFT, TOP, LEFT, HEIGHT - BOTTOM, MUTED)
+        _line(axes, LEFT, HEIGHT - BOTTOM, WIDTH - RIGHT, HEIGHT - BOTTOM, MUTED)
+        _text(axes, (LEFT + WIDTH - RIGHT) / 2, HEIGHT - 8, x_label, anchor="middle", fill=INK)
+        middle = (TOP + HEIGHT - BOTTOM) / 2
+        label = _text(axes, 14, middle, y_label, anchor="middle", fill=INK)
+        label.set("transform", f"rotate(-90 14 {middle})")
+
+    def legend(self, entries):
+        """entries: (label, colour, dashed, marker) with marker "line" or "bar"."""
+        legend = ET.SubElement(self.svg, "g", {"class": "legend", "font-size": "12", "fill": INK})
+        x = LEFT
+        for label, colour, dashed, marker in entries:
+            if marker == "bar":
+                ET.SubElement(legend, "rect", {"x": str(x), "y": "8", "width": "18", "height": "12", "fill": colour})
+            else:
+                _line(legend, x, 14, x + 18, 14, colour, width=2, dashed=dashed)
+            _text(legend, x + 24, 18, label)
+            x += 24 + 7 * len(label) + 14
+
+    def render(self) -> SafeString:
+        # Safe: ElementTree escaped every text and attribute it wrote.
+        return mark_safe(ET.tostring(self.svg, encoding="unicode"))
+
+
+def line_chart(
+    *,
+    chart_id: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_values: list,
+    series: list[Series],
+    y_format=str,
+    y_tick_format=None,
+) -> SafeString:
+    """Lines over x (epochs), one marker per value with its own tooltip; the y axis starts at zero.
+    `y_format` writes values in tooltips and the description, `y_tick_format` (default: the same) the axis."""
+    drawn = [line for line in series if any(value is not None for value in line.values)]
+    highest = max((value for line in drawn for value in line.values if value is not None), default=1.0)
+    y_ticks = nice_ticks(0.0, highest or 1.0)
+    first, last = x_values[0], x_values[-1]
+    x_range = (first, last) if last > first else (first - 1, first + 1)
+    description = "; ".join(
+        f"{line.label}: " + ", ".join(y_format(value) for value in line.values if value is not None) for line in drawn
+    )
+    plot = Plot(chart_id, title, f"{title} by {x_label.lower()}. {description}", x_range, (0.0, y_ticks[-1]))
+    plot.axes(
+        x_ticks=integer_ticks(first, last),
+        y_ticks=y_ticks,
+        x_label=x_label,
+        y_label=y_label,
+        y_format=y_tick_format or y_format,
+    )
+    for line in drawn:
+        group = ET.SubElement(plot.svg, "g", {"class": "series", "data-series": line.label})
+        points = [(x, value) for x, value in zip(x_values, line.values, strict=True) if value is not None]
+        ET.SubElement(
+            group,
+            "polyline",
+            {
+                "points": " ".join(f"{plot.x(x)},{plot.y(value)}" for x, value in points),
+                "fill": "none",
+                "stroke": line.colour,
+                "stroke-width": "2",
+                **({"stroke-dasharray": "6 4"} if line.dashed else {}),
+            },
+        )
+        for x, value in points:
+            marker = ET.SubElement(
+                group,
+                "circle",
+                {"class": "point", "cx": str(plot.x(x)), "cy": str(plot.y(value)), "r": "3.5", "fill": line.colour},
+            )
+            ET.SubElement(marker, "title").text = f"{x_label} {x}: {line.label} {y_format(value)}"
+    plot.legend([(line.label, line.colour, line.dashed, "line") for line in drawn])
+    return plot.render()
+
+
+def reliability_diagram(*, chart_id: str, title: str, bins: list[dict]) -> SafeString:
+    """Accuracy per confidence bin, its gap to the bin's mean confidence, and the diagonal of perfect
+    calibration."""
+    filled = [row for row in bins if row.get("count")]
+    description = "; ".join(
+        f"confidence {percent(row['lower'])} to {percent(row['upper'])}: {row['count']} images, "
+        f"mean confidence {percent(row['confidence'])}, accuracy {percent(row['accuracy'])}"
+        for row in filled
+    )
+    plot = Plot(chart_id, title, f"{title}. {description}", (0.0, 1.0), (0.0, 1.0))
+    ticks = [step / 5 for step in range(6)]
+    plot.axes(
+        x_ticks=ticks, y_ticks=ticks, x_label="Confidence", y_label="Accuracy", x_format=percent, y_format=percent
+    )
+    bars = ET.SubElement(plot.svg, "g", {"class": "bins"})
+    for row in filled:
+        left, right, top = plot.x(row["lower"]), plot.x(row["upper"]), plot.y(row["accuracy"])
+        bar = ET.SubElement(
+            bars,
+            "rect",
+            {
+                "class": "bin",
+                "x": str(left),
+                "y": str(top),
+                "width": str(round(right - left - 1, 2)),
+                "height": str(round(plot.y(0.0) - top, 2)),
+                "fill": TRAIN_COLOUR,
+                "fill-opacity": "0.75",
+            },
+        )
+        summary = (
+            f"{row['count']} images with confidence {percent(row['lower'])} to {percent(row['upper'])}: "
+            f"mean confidence {percent(row['confidence'])}, accuracy {percent(row['accuracy'])}"
+        )
+        ET.SubElement(bar, "title").text = summary
+        low, high = sorted((row["accuracy"], row["confidence"]))
+        gap = ET.SubElement(
+            bars,
+            "rect",
+            {
+                "class": "gap",
+                "x": str(left),
+                "y": str(plot.y(high)),
+                "width": str(round(right - left - 1, 2)),
+                "height": str(round(plot.y(low) - plot.y(high), 2)),
+                "fill": GAP_COLOUR,
+                "fill-opacity": "0.3",
+                "stroke": GAP_COLOUR,
+            },
+        )
+        ET.SubElement(gap, "title").text = summary
+    _line(plot.svg, plot.x(0.0), plot.y(0.0), plot.x(1.0), plot.y(1.0), VALIDATION_COLOUR, width=2, dashed=True)
+    plot.legend(
+        [
+            ("accuracy", TRAIN_COLOUR, False, "bar"),
+            ("gap to confidence", GAP_COLOUR, False, "bar"),
+            ("perfect calibration", VALIDATION_COLOUR, True, "line"),
+        ]
+    )
+    return plot.render()
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) from `low` up to at least `high`."""
+    raw_step = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw_step))
+    step = next(factor * magnitude for factor in (1, 2, 5, 10) if factor * magnitude >= raw_step)
+    ticks = [low]
+    while ticks[-1] < high - 1e-9:
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
+
+
+def integer_ticks(first: int, last: int, count: int = 10) -> list[int]:
+    step = max(1, math.ceil((last - first) / count))
+    return list(range(first, last + 1, step))
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _line(parent, x1, y1, x2, y2, colour, width=1, dashed=False):
+    attributes = {"x1": str(x1), "y1": str(y1), "x2": str(x2), "y2": str(y2), "stroke": colour}
+    attributes["stroke-width"] = str(width)
+    if dashed:
+        attributes["stroke-dasharray"] = "6 4"
+    return ET.SubElement(parent, "line", attributes)
+
+
+def _text(parent, x, y, text, *, anchor="start", fill=None):
+    attributes = {"x": str(round(x, 2)), "y": str(round(y, 2)), "text-anchor": anchor}
+    if fill:
+        attributes["fill"] = fill
+    element = ET.SubElement(parent, "text", attributes)
+    element.text = text
+    return element
