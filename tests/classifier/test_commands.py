@@ -21,7 +21,7 @@ def trained(tmp_path_factory, archive):
     cache = tmp_path_factory.mktemp("cache")
     output = _call(
         "train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20",
-        "--val-fraction", "0.2", "--cache-dir", str(cache),
+        "--val-fraction", "0.2", "--cache-dir", str(cache), "--no-register",
     )  # fmt: skip
     return out, output, cache
 
@@ -88,3 +88,14 @@ def test_evaluate_with_a_missing_bundle_is_a_clear_error(archive, tmp_path):
         call_command(
             "evaluate", "--data", str(archive), "--model", str(tmp_path / "none"), "--cache-dir", str(tmp_path)
         )
+
+
+@pytest.mark.django_db
+def test_train_registers_the_new_bundle_as_an_inactive_model_version(archive, tmp_path):
+    from classifier.models import ModelVersion
+
+    out = tmp_path / "registered"
+    output = _call("train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20")
+    version = ModelVersion.objects.get()
+    assert version.path == str(out.resolve()) and not version.is_active
+    assert f"Registered as model version {version.name}" in output

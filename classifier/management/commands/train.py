@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier.services import reviewed_uploads_as_training_data
+from classifier.services import model_version_register, reviewed_uploads_as_training_data
 from mlcore.bundle import BundleError, utc_now
 from mlcore.config import TrainConfig
 from mlcore.data import DataError, load_dataset
@@ -29,6 +29,12 @@ class Command(BaseCommand):
             help="share of the training split held out for model selection",
         )
         parser.add_argument("--limit", type=int, help="images per class, for a quick run")
+        parser.add_argument(
+            "--no-register",
+            dest="register",
+            action="store_false",
+            help="do not register the new bundle as a model version in the site's database",
+        )
         parser.add_argument(
             "--widths",
             type=_widths,
@@ -78,8 +84,11 @@ class Command(BaseCommand):
                 command=_command_line(options),
                 extra_train=extra_train,
             )
+            version = model_version_register(path=out) if options["register"] else None
         except (DataError, BundleError) as error:
             raise CommandError(str(error)) from error
+        if version is not None:
+            self._progress(f"Registered as model version {version.name}; staff can activate it in the admin.")
 
     def _reviewed_uploads(self):
         extra_train = reviewed_uploads_as_training_data(warn=lambda line: self.stderr.write(f"Warning: {line}"))
