@@ -18,9 +18,11 @@ from django.utils import timezone
 from PIL import Image
 
 from classifier.images import ImageRejected, inspect_image, png_bytes, without_location
-from classifier.ml import get_classifier
+from classifier.ml import classifier_for_version, forget_active_model, get_classifier
 from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
+from mlcore.bundle import BundleError, read_metadata
 from mlcore.data import Split
+from mlcore.inference import load_classifier
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import ImageError, to_model_input
 
@@ -246,11 +248,12 @@ def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.wa
 
 def model_version_register(*, path, activate: bool = False) -> ModelVersion:
     """Register the bundle in `path` (or refresh its metadata when registered already), optionally activating it."""
-    from mlcore.bundle import read_metadata
-
     folder = Path(path).resolve()
     metadata = read_metadata(folder)  # BundleError when it is not a complete bundle
     name = metadata.get("name") or folder.name
+    elsewhere = ModelVersion.objects.filter(name=name).exclude(path=str(folder)).first()
+    if elsewhere is not None:
+        raise BundleError(f"a model version named {name} is registered from {elsewhere.path} already")
     version, _ = ModelVersion.objects.update_or_create(name=name, defaults={"path": str(folder), "metadata": metadata})
     if activate:
         model_version_activate(version=version)
@@ -260,9 +263,6 @@ def model_version_register(*, path, activate: bool = False) -> ModelVersion:
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     """Make `version` the one the site serves; new predictions use it at once in this process, within seconds in
     the others. The bundle is loaded first, so a broken one is refused before anything changes."""
-    from classifier.ml import forget_active_model
-    from mlcore.inference import load_classifier
-
     load_classifier(Path(version.path))
     with transaction.atomic():
         ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
@@ -276,8 +276,6 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
 def prediction_heat_map(*, prediction: Prediction):
     """Which regions of the image the network saw drove the prediction's label, as rows of 0-1 values, made by
     the model version that made the prediction; None when that version is no longer available."""
-    from classifier.ml import classifier_for_version
-
     classifier = classifier_for_version(prediction.model_version)
     if classifier is None:
         return None

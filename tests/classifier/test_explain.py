@@ -157,3 +157,14 @@ def test_register_model_command(settings, capsys):
     call_command("register_model", str(settings.SHIPPED_MODEL_DIR), "--activate")
     assert "and activated it" in capsys.readouterr().out
     assert ModelVersion.objects.get().is_active
+
+
+def test_a_second_folder_cannot_take_over_a_registered_versions_name(settings, tmp_path):
+    from mlcore.bundle import BundleError
+
+    model_version_register(path=settings.SHIPPED_MODEL_DIR, activate=True)
+    copy = tmp_path / "copy"
+    shutil.copytree(settings.SHIPPED_MODEL_DIR, copy)
+    with pytest.raises(BundleError, match="registered from"):
+        model_version_register(path=copy)
+    assert ModelVersion.objects.get().path == str(settings.SHIPPED_MODEL_DIR.resolve())

@@ -84,11 +84,18 @@ class Command(BaseCommand):
                 command=_command_line(options),
                 extra_train=extra_train,
             )
-            version = model_version_register(path=out) if options["register"] else None
         except (DataError, BundleError) as error:
             raise CommandError(str(error)) from error
-        if version is not None:
-            self._progress(f"Registered as model version {version.name}; staff can activate it in the admin.")
+        if options["register"]:
+            self._register(out)
+
+    def _register(self, out):
+        try:
+            version = model_version_register(path=out)
+        except BundleError as error:  # the bundle is written; only its registration failed
+            self.stderr.write(f"The bundle is not registered as a model version: {error}")
+            return
+        self._progress(f"Registered as model version {version.name}; staff can activate it in the admin.")
 
     def _reviewed_uploads(self):
         extra_train = reviewed_uploads_as_training_data(warn=lambda line: self.stderr.write(f"Warning: {line}"))
