@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcore import bundle
+from mlcore.calibration import energy, feature_closeness, prepare_feature_model
 from mlcore.evaluate import predict_logits, softmax, tta_views
 from mlcore.explain import occlusion_map
 from mlcore.preprocessing import to_model_input
@@ -48,7 +49,7 @@ class Classifier:
         self.temperature = float((self.metadata.get("calibration") or {}).get("temperature", 1.0))
         self.thresholds = (self.metadata.get("ood") or {}).get("thresholds")
         ood = self.path / bundle.OOD_FILE
-        self.feature_model = dict(np.load(ood)) if ood.is_file() else None
+        self.feature_model = prepare_feature_model(dict(np.load(ood))) if ood.is_file() else None
         self._model_bytes = (self.path / bundle.SERVING_FILE).read_bytes()
         self._local = threading.local()
         self._interpreter()  # fail now, not on the first request, if the model cannot load
@@ -89,8 +90,6 @@ class Classifier:
 
     def none_of_the_classes(self, logits: np.ndarray, pooled) -> np.ndarray:
         """True where an image fits none of the ten classes by the bundle's thresholds (all False without them)."""
-        from mlcore.calibration import energy, feature_closeness
-
         unfit = np.zeros(len(logits), dtype=bool)
         if not self.thresholds:
             return unfit
