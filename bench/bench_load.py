@@ -61,12 +61,14 @@ class Site:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "MAX_UPLOAD_FILES": "20",
+            "STATIC_ROOT": str(scratch / "static"),
         }
         self.process = None
 
     def prepare(self) -> str:
         manage = [PYTHON, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=self.env, check=True)
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=self.env, check=True)
         create = "from django.contrib.auth.models import User; User.objects.create_user('load', password=None)"
         subprocess.run([*manage, "shell", "--no-imports", "-c", create], env=self.env, check=True)
         command = [*manage, "api_token", "load"]
