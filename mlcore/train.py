@@ -14,7 +14,7 @@ import numpy as np
 
 from mlcore import bundle
 from mlcore.calibration import calibrate_bundle
-from mlcore.config import TrainConfig
+from mlcore.config import CIFAR_MEAN, TrainConfig
 from mlcore.data import Dataset, Split, train_validation_split
 from mlcore.evaluate import classification_report, evaluate_bundle, predict_logits, softmax
 from mlcore.labels import CLASSES
@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NEWTON_SCHULZ_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 NEWTON_SCHULZ_STEPS = 3
+MEAN_PIXEL = np.round(255 * np.asarray(CIFAR_MEAN)).astype(np.uint8)  # "zero" after normalising
 EXAMPLES_PER_PAIR = 4  # test images saved in the bundle for each of the most confused class pairs
 
 
@@ -35,11 +36,13 @@ EXAMPLES_PER_PAIR = 4  # test images saved in the bundle for each of the most co
 class AugmentedEpochs:
     """Random 2-pixel translations each epoch, and flips that alternate: a random half is mirrored in the first
     epoch and every image flips its state each epoch after, so each image is seen both ways in any two epochs.
+    With `cutout`, a random square of that many pixels a side, inside the image, is painted the mean colour.
     """
 
-    def __init__(self, images: np.ndarray, translate: int, rng: np.random.Generator):
+    def __init__(self, images: np.ndarray, translate: int, rng: np.random.Generator, cutout: int = 0):
         self.rng = rng
         self.translate = translate
+        self.cutout = cutout
         flip = rng.random(len(images)) < 0.5
         base = np.where(flip[:, None, None, None], images[:, :, ::-1, :], images)
         pad = ((0, 0), (translate, translate), (translate, translate), (0, 0))
@@ -57,7 +60,20 @@ class AugmentedEpochs:
                     out[chosen] = self.padded[chosen, dy : dy + size, dx : dx + size, :]
         else:
             out[:] = self.padded
-        return out[:, :, ::-1, :] if index % 2 == 1 else out
+        if index % 2 == 1:
+            out = out[:, :, ::-1, :]
+        if self.cutout:
+            out[cutout_masks(self.rng, count, size, self.cutout)] = MEAN_PIXEL
+        return out
+
+
+def cutout_masks(rng: np.random.Generator, count: int, size: int, side: int) -> np.ndarray:
+    """One boolean (size, size) mask per image, each with a `side`-pixel square at a random place inside it."""
+    corners = rng.integers(0, size - side + 1, size=(count, 2))
+    pixels = np.arange(size)
+    rows = (pixels >= corners[:, :1]) & (pixels < corners[:, :1] + side)
+    columns = (pixels >= corners[:, 1:]) & (pixels < corners[:, 1:] + side)
+    return rows[:, :, None] & columns[:, None, :]
 
 
 # --- optimiser ----------------------------------------------------------------------------------------------
@@ -131,6 +147,30 @@ def orthogonalise(matrix):
     return tf.transpose(x) if tall else x
 
 
+class Lookahead:
+    """airbench's weight averaging: every few steps the weights (BatchNorm statistics included) move to an
+    exponential average of themselves, whose decay grows from 0 to `decay` as the cube of the progress; the
+    last step leaves the network at the average."""
+
+    def __init__(self, model, every: int, decay: float, total_steps: int):
+        import tensorflow as tf
+
+        self.every, self.decay, self.total_steps = every, decay, total_steps
+        self.variables = [w for w in model.weights if "float" in str(w.dtype)]
+        self.averages = [tf.Variable(w.numpy(), trainable=False) for w in self.variables]
+
+    def after_step(self, step: int):
+        if step >= self.total_steps:
+            self._update(1.0)
+        elif step % self.every == 0:
+            self._update(self.decay * (step / self.total_steps) ** 3)
+
+    def _update(self, decay: float):
+        for average, variable in zip(self.averages, self.variables, strict=True):
+            average.assign(average + (1.0 - decay) * (variable - average))
+            variable.assign(average)
+
+
 # --- training -----------------------------------------------------------------------------------------------
 
 
@@ -183,6 +223,9 @@ def train(
     patch_images = train_split.images[: config.whiten_patch_images]
     model.get_layer("whiten").kernel.assign(whitening_filters(patch_images, config.whiten_eps))
     optimiser = Optimiser(model, config, total_steps, whiten_steps)
+    lookahead = None
+    if config.lookahead_every:
+        lookahead = Lookahead(model, config.lookahead_every, config.lookahead_decay, total_steps)
     smoothing = config.label_smoothing
 
     @tf.function(jit_compile=False)
@@ -209,7 +252,7 @@ def train(
         f"Training on {len(train_split)} images, validating on {len(val_split)}; "
         f"{epochs} epochs of {steps_per_epoch} steps of {batch_size} images."
     )
-    augmented = AugmentedEpochs(train_split.images, config.translate, rng)
+    augmented = AugmentedEpochs(train_split.images, config.translate, rng, config.cutout)
     history, best = [], None
     interrupted = False
     step = 0
@@ -231,6 +274,8 @@ def train(
                 correct_sum += int(correct)
                 seen += len(index)
                 step += 1
+                if lookahead is not None:
+                    lookahead.after_step(step)
             record = _epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, score_validation())
             record["seconds"] = round(time.monotonic() - epoch_started, 1)
             record["elapsed_seconds"] = round(time.monotonic() - started, 1)

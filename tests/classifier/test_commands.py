@@ -21,7 +21,7 @@ def trained(tmp_path_factory, archive):
     cache = tmp_path_factory.mktemp("cache")
     output = _call(
         "train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20",
-        "--val-fraction", "0.2", "--cache-dir", str(cache), "--no-register",
+        "--val-fraction", "0.2", "--cache-dir", str(cache), "--no-register", "--cutout", "8",
     )  # fmt: skip
     return out, output, cache
 
@@ -41,6 +41,14 @@ def test_train_prints_a_line_per_epoch_and_writes_the_bundle(trained):
     assert metadata["training"]["command"].startswith("python manage.py train --data")
     assert metadata["training"]["validation_images"] == 10  # one of the six images of each class
     assert list(cache.glob("*.npz")), "decoded images are cached for the next run"
+    assert "--cutout 8" in metadata["training"]["command"]
+    assert metadata["training"]["config"]["cutout"] == 8
+
+
+@pytest.mark.parametrize("option", [("--cutout", "32"), ("--cutout", "-1"), ("--lookahead-every", "-5")])
+def test_train_refuses_augmentation_settings_that_make_no_sense(archive, option):
+    with pytest.raises(CommandError, match="--cutout must be 0-31 pixels"):
+        _call("train", "--data", str(archive), *option, "--no-register")
 
 
 def test_evaluate_json_prints_one_object_with_the_accuracy(trained, archive):

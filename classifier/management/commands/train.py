@@ -42,6 +42,19 @@ class Command(BaseCommand):
             help="channels of the three conv groups, e.g. 64,256,256 (default: %(default)s)",
         )
         parser.add_argument(
+            "--cutout",
+            type=int,
+            default=defaults.cutout,
+            help="side in pixels of the random square painted out of each training image; 0 for none "
+            "(default: %(default)s)",
+        )
+        parser.add_argument(
+            "--lookahead-every",
+            type=int,
+            default=defaults.lookahead_every,
+            help="steps between weight-averaging updates; 0 turns the averaging off (default: %(default)s)",
+        )
+        parser.add_argument(
             "--tta",
             choices=TTA_LEVELS,
             default=defaults.tta,
@@ -63,6 +76,8 @@ class Command(BaseCommand):
 
         if options["epochs"] <= 0 or options["batch_size"] < 1:
             raise CommandError("--epochs and --batch-size must be positive")
+        if not 0 <= options["cutout"] < 32 or options["lookahead_every"] < 0:
+            raise CommandError("--cutout must be 0-31 pixels and --lookahead-every 0 or more steps")
         config = TrainConfig(
             epochs=options["epochs"],
             batch_size=options["batch_size"],
@@ -70,6 +85,8 @@ class Command(BaseCommand):
             val_fraction=options["val_fraction"],
             limit=options["limit"],
             widths=options["widths"],
+            cutout=options["cutout"],
+            lookahead_every=options["lookahead_every"],
             tta=options["tta"],
         )
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
@@ -117,6 +134,8 @@ def _command_line(options) -> str:
         "val_fraction",
         "limit",
         "widths",
+        "cutout",
+        "lookahead_every",
         "tta",
         "include_reviewed",
     )
