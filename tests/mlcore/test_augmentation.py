@@ -32,7 +32,7 @@ def test_cutout_paints_a_square_the_mean_colour_and_leaves_the_rest_alone():
         np.testing.assert_array_equal(after[~painted], before[~painted])
 
 
-def test_flips_alternate_between_epochs_and_translations_stay_within_the_padding():
+def test_flips_alternate_between_epochs_from_a_random_half_mirrored_at_the_start():
     images = _images()
     augmented = AugmentedEpochs(images, translate=0, rng=np.random.default_rng(2))
     first, second = augmented.epoch(0), augmented.epoch(1)
