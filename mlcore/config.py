@@ -33,8 +33,8 @@ class TrainConfig:
     whiten_patch_images: int = 5000  # training images whose 2x2 patches set the whitening filters
     whiten_eps: float = 5e-4
     translate: int = 2  # pixels of random translation (reflect padding)
-    cutout: int = 0  # side in pixels of a square painted the mean colour at a random place; 0 turns it off
-    lookahead_every: int = 0  # steps between weight-averaging updates (airbench's lookahead); 0 turns it off
+    cutout: int = 10  # side in pixels of a square painted the mean colour at a random place; 0 turns it off
+    lookahead_every: int = 5  # steps between weight-averaging updates (airbench's lookahead); 0 turns it off
     lookahead_decay: float = 0.95**5  # the average's decay at the end of the run (it grows as progress cubed)
     precision: str = "mixed_bfloat16"  # training arithmetic: mixed_bfloat16 (1.3x faster here) or float32
     # Test-time augmentation for evaluation and serving: none, flip (2 views) or flip_translate (6 views). Flip
