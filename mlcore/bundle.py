@@ -2,7 +2,7 @@
 
 model.keras       the trained Keras model (for further training and analysis)
 model.tflite      the serving model: LiteRT flat buffer with int8 weights, float pixels 0-255 in; out: the logits
-                  and the last feature maps (for the "none of the ten classes" score)
+                  and the last feature maps (for the "none of the ten classes" score and the heat maps)
 ood.npz           the pooled features' class means and precision matrix, for the "none of the ten classes" test
 metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware,
                   calibration (temperature) and the "none of the ten classes" threshold
@@ -25,7 +25,6 @@ HISTORY_FILE = "history.json"
 EVALUATION_FILE = "evaluation.json"
 OOD_FILE = "ood.npz"  # class means and precision of the pooled features, for the "none of the ten" score
 EXAMPLES_FOLDER = "examples"
-FEATURES_LAYER = "group3_gelu2"  # the last feature maps: 3x3 cells, max-pooled into the head
 REQUIRED_FILES = (SERVING_FILE, METADATA_FILE)
 
 
@@ -64,7 +63,7 @@ def write_json(path, name, data):
     partial.replace(file)
 
 
-def serving_model_bytes(model, quantize: bool = True) -> bytes:
+def serving_model_bytes(model, features_layer: str, quantize: bool = True) -> bytes:
     """Convert a Keras model to a LiteRT flat buffer with the weights frozen as constants.
 
     Freezing matters: with variables left as resources the converter keeps them as VAR_HANDLE ops, nothing is
@@ -76,7 +75,7 @@ def serving_model_bytes(model, quantize: bool = True) -> bytes:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    features = model.get_layer(FEATURES_LAYER).output
+    features = model.get_layer(features_layer).output
     serving = keras_model_with_features(model, features)
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="pixels")
     function = tf.function(lambda pixels: serving(pixels, training=False), input_signature=[spec])
@@ -94,7 +93,14 @@ def keras_model_with_features(model, features):
 
 
 def write_bundle(
-    out_dir, *, model, metadata: dict, history: list, evaluation: dict | None = None, quantize: bool = True
+    out_dir,
+    *,
+    model,
+    metadata: dict,
+    history: list,
+    features_layer: str,
+    evaluation: dict | None = None,
+    quantize: bool = True,
 ) -> Path:
     """Write the whole bundle into a sibling folder, then swap it in, so `out_dir` is never half written."""
     out_dir = Path(out_dir)
@@ -103,7 +109,7 @@ def write_bundle(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     model.save(staging / MODEL_FILE)
-    write_serving_files(staging, model, quantize)
+    write_serving_files(staging, model, features_layer, quantize)
     write_json(staging, METADATA_FILE, metadata)
     write_json(staging, HISTORY_FILE, history)
     if evaluation is not None:
@@ -117,8 +123,8 @@ def write_bundle(
     return out_dir
 
 
-def write_serving_files(folder, model, quantize: bool = True) -> None:
-    (Path(folder) / SERVING_FILE).write_bytes(serving_model_bytes(model, quantize))
+def write_serving_files(folder, model, features_layer: str, quantize: bool = True) -> None:
+    (Path(folder) / SERVING_FILE).write_bytes(serving_model_bytes(model, features_layer, quantize))
 
 
 def hardware_description() -> dict:

@@ -8,9 +8,9 @@ images that show none of the ten classes.
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mlcore.config import IMAGE_SIZE
 from mlcore.evaluate import softmax
 from mlcore.labels import NUM_CLASSES
+from mlcore.preprocessing import CIFAR_SIZE
 
 RELIABILITY_BINS = 15
 KEEP_IN_DISTRIBUTION = 0.95  # the thresholds keep this share of real validation images as one of the ten
@@ -130,7 +130,7 @@ def out_of_distribution_images(real_images: np.ndarray, per_kind: int = 150, see
     """Images that show none of the ten classes, made here: noise, flat colours, gradients, stripes and checks,
     text, and real photos whose 4x4-pixel blocks are shuffled (the colours of a photo, none of its shapes)."""
     rng = np.random.default_rng(seed)
-    size = IMAGE_SIZE
+    size = CIFAR_SIZE
     made = []
     for _ in range(per_kind):
         made.append(rng.integers(0, 256, (size, size, 3)))

@@ -149,3 +149,97 @@ def confused_pairs(bundle_dir, split, probabilities, examples: int, pairs: int =
             }
         )
     return result
+
+
+PHOTOS_FILE = "photos.json"  # a bundle's scores on a folder of real photos (`manage.py evaluate --data FOLDER`)
+NONE_FOLDER = "none"  # photos of things that are none of the ten classes
+
+
+def photo_folder_images(folder) -> dict:
+    """{label: [image paths]} for a folder of `<class>/` subfolders and an optional `none/` one."""
+    from pathlib import Path
+
+    from mlcore.data import IMAGE_SUFFIXES, DataError
+
+    folder = Path(folder)
+    found = {}
+    for label in (*CLASSES, NONE_FOLDER):
+        sub = folder / label
+        if sub.is_dir():
+            files = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if files:
+                found[label] = files
+    if not any(label in found for label in CLASSES):
+        raise DataError(
+            f"{folder} has no photos in <class>/ subfolders: expected folders named {', '.join(CLASSES)} "
+            f"(and optionally {NONE_FOLDER}/) holding image files"
+        )
+    return found
+
+
+def is_photo_folder(path) -> bool:
+    from pathlib import Path
+
+    path = Path(path)
+    return (
+        path.is_dir()
+        and any((path / name).is_dir() for name in (*CLASSES, NONE_FOLDER))
+        and not any((path / split).is_dir() for split in ("train", "test"))
+    )
+
+
+def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
+    """Score real photos through the serving path the site uses (every photo decoded and resized straight to
+    the network's input): accuracy per class, and how often "none of the ten classes" is said for photos of
+    the ten classes (wrongly) and for photos of other things (rightly). Undecodable files are listed, not scored.
+    """
+    from mlcore.bundle import utc_now
+    from mlcore.inference import Classifier
+    from mlcore.preprocessing import ImageError
+
+    classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1, tta=tta)
+    rows, unreadable = [], []
+    for label, paths in photo_folder_images(folder).items():
+        for path in paths:
+            try:
+                prediction = classifier.classify([path])[0]
+            except ImageError:
+                unreadable.append(f"{label}/{path.name}")
+                continue
+            rows.append((label, prediction))
+    in_class = [(label, p) for label, p in rows if label != NONE_FOLDER]
+    others = [p for label, p in rows if label == NONE_FOLDER]
+    per_class = []
+    for name in CLASSES:
+        members = [p for label, p in in_class if label == name]
+        if members:
+            per_class.append(
+                {
+                    "class": name,
+                    "photos": len(members),
+                    "correct": sum(p.label == name for p in members),
+                    "accuracy": sum(p.label == name for p in members) / len(members),
+                    "flagged_none": sum(p.none_of_the_classes for p in members),
+                }
+            )
+    correct = sum(p.label == label for label, p in in_class)
+    mistakes = [
+        {"class": label, "predicted": p.label, "confidence": round(p.confidence, 4)}
+        for label, p in in_class
+        if p.label != label
+    ]
+    return {
+        "folder": str(folder),
+        "tta": classifier.tta,
+        "in_class_photos": len(in_class),
+        "accuracy": correct / len(in_class) if in_class else 0.0,
+        "per_class": per_class,
+        "mistakes": mistakes,
+        "in_class_flagged_none_rate": (
+            sum(p.none_of_the_classes for _, p in in_class) / len(in_class) if in_class else 0.0
+        ),
+        "other_photos": len(others),
+        "other_flagged_none_rate": sum(p.none_of_the_classes for p in others) / len(others) if others else None,
+        "unreadable": unreadable,
+        "evaluated_at": utc_now(),
+    }

@@ -15,7 +15,7 @@ from mlcore import bundle
 from mlcore.calibration import energy, feature_closeness, prepare_feature_model
 from mlcore.evaluate import predict_logits, softmax, tta_views
 from mlcore.explain import occlusion_map
-from mlcore.preprocessing import to_model_input
+from mlcore.preprocessing import CIFAR_SIZE, resize_pixels, to_model_input
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Prediction:
     label: str  # the closest class, even when the image fits none
     confidence: float  # its calibrated probability
     probabilities: dict  # class name -> calibrated probability, in the classes' order
-    pixels: np.ndarray  # the (32, 32, 3) uint8 image the network saw
+    pixels: np.ndarray  # the (size, size, 3) uint8 image the network saw
     seconds: float  # preprocessing and inference time for this image
     none_of_the_classes: bool = False  # an out-of-distribution score fell below the bundle's threshold
 
@@ -46,6 +46,9 @@ class Classifier:
         self.tta = tta or self.metadata.get("tta", "none")
         self.version = self.metadata.get("name", self.path.name)
         self.num_threads = num_threads
+        self.image_size = int((self.metadata.get("input") or {}).get("shape", [CIFAR_SIZE])[0])
+        serving = self.metadata.get("serving") or {}
+        self.features_pooling = serving.get("features_pooling", "max")
         self.temperature = float((self.metadata.get("calibration") or {}).get("temperature", 1.0))
         self.thresholds = (self.metadata.get("ood") or {}).get("thresholds")
         ood = self.path / bundle.OOD_FILE
@@ -60,32 +63,33 @@ class Classifier:
         results = []
         for image in images:
             started = time.perf_counter()
-            pixels = to_model_input(image)
+            pixels = to_model_input(image, self.image_size)
             views, weights = tta_views(pixels[None], self.tta)
             logits, features = self._forward(np.concatenate(views))
             logits = _weighted(logits, views, weights)
             probabilities = softmax(logits, self.temperature)[0]
-            pooled = None if features is None else _weighted(features.max(axis=(1, 2)), views, weights)
+            pooled = None if features is None else _weighted(self._pool(features), views, weights)
             unfit = bool(self.none_of_the_classes(logits, pooled)[0])
             results.append(self._prediction(pixels, probabilities, unfit, time.perf_counter() - started))
         return results
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 10) calibrated probabilities for a uint8 (N, 32, 32, 3) batch, with the bundle's TTA."""
+        """(N, 10) calibrated probabilities for a uint8 (N, H, W, 3) batch, with the bundle's TTA."""
         return softmax(self.logits(pixels), self.temperature)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 10) logits for a uint8 batch, averaged over the bundle's test-time augmentation views."""
-        return predict_logits(self._logits, pixels, self.tta, batch_size=256)
+        """(N, 10) logits for a uint8 batch of square images of any size (resized to the network's input as
+        `to_model_input` would), averaged over the bundle's test-time augmentation views."""
+        return predict_logits(lambda batch: self._logits(self._sized(batch)), pixels, self.tta, batch_size=256)
 
     def scores(self, pixels: np.ndarray, batch_size: int = 256):
-        """Logits and max-pooled last-layer features for a uint8 batch, each averaged over the TTA views."""
+        """Logits and pooled last-layer features for a uint8 batch, each averaged over the TTA views."""
         all_logits, all_pooled = [], []
         for start in range(0, len(pixels), batch_size):
-            views, weights = tta_views(pixels[start : start + batch_size], self.tta)
+            views, weights = tta_views(self._sized(pixels[start : start + batch_size]), self.tta)
             logits, features = self._forward(np.ascontiguousarray(np.concatenate(views)))
             all_logits.append(_weighted(logits, views, weights))
-            all_pooled.append(_weighted(features.max(axis=(1, 2)), views, weights))
+            all_pooled.append(_weighted(self._pool(features), views, weights))
         return np.concatenate(all_logits), np.concatenate(all_pooled)
 
     def none_of_the_classes(self, logits: np.ndarray, pooled) -> np.ndarray:
@@ -99,8 +103,9 @@ class Classifier:
         return unfit
 
     def heat_map(self, pixels: np.ndarray, label: str) -> np.ndarray:
-        """Which parts of the 32x32 image drove `label` (see mlcore.explain.occlusion_map); about 15 ms."""
+        """Which parts of the image the network saw drove `label` (see mlcore.explain.occlusion_map)."""
         index = self.classes.index(label)
+        pixels = self._sized(pixels[None])[0]
         return occlusion_map(lambda batch: softmax(self._forward(batch)[0], self.temperature), pixels, index)
 
     def _prediction(self, pixels, probabilities, unfit, seconds) -> Prediction:
@@ -113,6 +118,13 @@ class Classifier:
             seconds=seconds,
             none_of_the_classes=unfit,
         )
+
+    def _sized(self, pixels: np.ndarray) -> np.ndarray:
+        return resize_pixels(pixels, self.image_size)
+
+    def _pool(self, features: np.ndarray) -> np.ndarray:
+        """The feature maps pooled as the network's head pools them."""
+        return features.mean(axis=(1, 2)) if self.features_pooling == "mean" else features.max(axis=(1, 2))
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         return self._forward(batch)[0]

@@ -1,7 +1,9 @@
-"""The one preprocessing function: any photo in, the 32x32 RGB pixels the network was trained on out.
+"""The one preprocessing function: any photo in, the square RGB pixels a network takes out.
 
-Training, evaluation and serving all call `to_model_input`, so a photo is seen by the network exactly as
-the training images were. The network itself normalises the pixel values.
+Decoding the data set, serving and evaluation all call `to_model_input`, and training resizes the decoded
+32x32 CIFAR images to a network's input size with `resize_pixels`, the same resampling, so a photo is seen by the
+network as the training images were. A photo goes straight to the network's size (never through 32x32 first):
+a 128-pixel network sees the detail a photo has. The network itself normalises the pixel values.
 """
 
 import io
@@ -10,27 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mlcore.config import IMAGE_SIZE
-
+CIFAR_SIZE = 32  # pixels, square: the size the data set is decoded and cached at
 BACKGROUND = (128, 128, 128)  # neutral grey behind transparent pixels
-PREPROCESSING = {
-    "steps": [
-        "first frame of animated images",
-        "EXIF orientation applied",
-        "transparency flattened onto grey (128, 128, 128)",
-        "converted to 8-bit RGB",
-        "centre square crop",
-        f"Lanczos resize to {IMAGE_SIZE}x{IMAGE_SIZE}",
-    ],
-    "input": f"uint8 RGB, {IMAGE_SIZE}x{IMAGE_SIZE}, values 0-255 (the network normalises them)",
-    "image_size": IMAGE_SIZE,
-    "crop": "centre_square",
-    "resample": "lanczos",
-    "background": list(BACKGROUND),
-}
-# JPEG decoding may shrink by 2, 4 or 8 in the DCT while keeping at least this many pixels on each side, so a
-# 50-megapixel photo is never decoded in full. Lanczos then does the last, clean step.
-DRAFT_MIN_SIDE = 4 * IMAGE_SIZE
+# JPEG decoding may shrink by 2, 4 or 8 in the DCT while keeping at least this many times the network's size on
+# each side, so a 50-megapixel photo is never decoded in full. Lanczos then does the last, clean step.
+DRAFT_FACTOR = 4
 
 
 class ImageError(ValueError):
@@ -53,11 +39,30 @@ def open_image(source) -> Image.Image:
         raise ImageError(f"not a readable image: {error}") from error
 
 
-def to_model_input(source) -> np.ndarray:
-    """Return the (32, 32, 3) uint8 array the network takes for this image."""
-    image = upright_rgb(source, DRAFT_MIN_SIDE)
+def preprocessing_description(size: int) -> dict:
+    """What `to_model_input(source, size)` does, for a bundle's metadata and the Model data page."""
+    return {
+        "steps": [
+            "first frame of animated images",
+            "EXIF orientation applied",
+            "transparency flattened onto grey (128, 128, 128)",
+            "converted to 8-bit RGB",
+            "centre square crop",
+            f"Lanczos resize to {size}x{size}",
+        ],
+        "input": f"uint8 RGB, {size}x{size}, values 0-255 (the network normalises them)",
+        "image_size": size,
+        "crop": "centre_square",
+        "resample": "lanczos",
+        "background": list(BACKGROUND),
+    }
+
+
+def to_model_input(source, size: int = CIFAR_SIZE) -> np.ndarray:
+    """Return the (size, size, 3) uint8 array a network of that input size takes for this image."""
+    image = upright_rgb(source, DRAFT_FACTOR * size)
     try:
-        return _resize(image)
+        return _resize(image, size)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError(f"the image could not be decoded: {error}") from error
 
@@ -76,10 +81,21 @@ def upright_rgb(source, min_side: int) -> Image.Image:
         raise ImageError(f"the image could not be decoded: {error}") from error
 
 
-def _resize(image: Image.Image) -> np.ndarray:
-    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+def resize_pixels(images: np.ndarray, size: int) -> np.ndarray:
+    """A uint8 (N, H, W, 3) batch resized to (N, size, size, 3) as `to_model_input` would resize each image."""
+    images = np.asarray(images, dtype=np.uint8)
+    if images.shape[1:3] == (size, size):
+        return images
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for index, pixels in enumerate(images):
+        out[index] = _resize(Image.fromarray(pixels), size)
+    return out
+
+
+def _resize(image: Image.Image, size: int) -> np.ndarray:
+    if image.size != (size, size):
         image = image.resize(
-            (IMAGE_SIZE, IMAGE_SIZE),
+            (size, size),
             Image.Resampling.LANCZOS,
             box=_centre_square(image.size),
             reducing_gap=3.0,

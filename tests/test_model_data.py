@@ -14,12 +14,12 @@ from classifier.ml import forget_active_model
 from classifier.models import ModelVersion
 from classifier_site import charts
 from mlcore import bundle
-from mlcore.config import TrainConfig
+from mlcore.architectures.airbench import Recipe
 from mlcore.train import train
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-TINY = TrainConfig(epochs=2, batch_size=25, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
+TINY = Recipe(epochs=2, batch_size=25, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
 SVG = {"svg": "http://www.w3.org/2000/svg"}
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlcore.train import MEAN_PIXEL, AugmentedEpochs, Lookahead, cutout_masks
+from mlcore.architectures.airbench import MEAN_PIXEL, AugmentedEpochs, Lookahead, cutout_masks
 
 
 def _images(count=64, seed=0):

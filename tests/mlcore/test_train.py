@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlcore import bundle
-from mlcore.config import TrainConfig
+from mlcore.architectures.airbench import Recipe
 from mlcore.evaluate import evaluate_bundle, softmax
 from mlcore.inference import Classifier
 from mlcore.labels import CLASSES
@@ -14,7 +14,7 @@ from mlcore.train import train
 
 pytestmark = pytest.mark.slow
 
-TINY = TrainConfig(epochs=1, batch_size=25, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
+TINY = Recipe(epochs=1, batch_size=25, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_ctrl_c_leaves_a_usable_bundle_of_the_best_epoch_so_far(tmp_path, synthe
         if line.startswith("epoch  2"):
             raise KeyboardInterrupt
 
-    config = TrainConfig(epochs=4, batch_size=40, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
+    config = Recipe(epochs=4, batch_size=40, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
     metadata = train(synthetic_dataset, config, tmp_path / "stopped", progress=interrupt_after_second_epoch)
     assert metadata["training"]["interrupted"] is True
     assert metadata["training"]["epochs_completed"] == 2

@@ -1,64 +1,71 @@
+from dataclasses import fields, replace
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from classifier.services import model_version_register, reviewed_uploads_as_training_data
+from mlcore.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, default_recipe
+from mlcore.architectures.efficientnet_lite0 import PretrainedWeightsError
 from mlcore.bundle import BundleError, utc_now
-from mlcore.config import TrainConfig
 from mlcore.data import DataError, load_dataset
 from mlcore.evaluate import TTA_LEVELS
 
+# Options that set a field of the chosen architecture's recipe; left out, the recipe's default holds.
+RECIPE_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "seed",
+    "val_fraction",
+    "limit",
+    "image_size",
+    "frozen_blocks",
+    "learning_rate",
+    "widths",
+    "cutout",
+    "lookahead_every",
+    "tta",
+)
+
 
 class Command(BaseCommand):
-    help = "Train the CNN on CIFAR-10 (CPU) and write a model bundle."
+    help = "Train the network on CIFAR-10 (CPU) and write a model bundle."
 
     def add_arguments(self, parser):
-        defaults = TrainConfig()
         parser.add_argument(
             "--data",
             required=True,
             help="cifar10-jpeg.tar.gz, an image-folder tree, cifar-10-python.tar.gz or cifar-10-batches-py/",
         )
         parser.add_argument("--out", help="bundle folder to write (default: var/models/<date-time>)")
-        parser.add_argument("--epochs", type=float, default=defaults.epochs)
-        parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-        parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument(
-            "--val-fraction",
-            type=float,
-            default=defaults.val_fraction,
-            help="share of the training split held out for model selection",
+            "--arch",
+            choices=list(ARCHITECTURES),
+            default=DEFAULT_ARCHITECTURE,
+            help="efficientnet-lite0: ImageNet-pretrained, fine-tuned (default); airbench: from scratch at 32x32",
+        )
+        parser.add_argument("--epochs", type=float, help="passes over the training split (default: the recipe's)")
+        parser.add_argument("--batch-size", type=int, help="images per optimiser step (default: the recipe's)")
+        parser.add_argument("--seed", type=int)
+        parser.add_argument(
+            "--val-fraction", type=float, help="share of the training split held out for model selection"
         )
         parser.add_argument("--limit", type=int, help="images per class, for a quick run")
+        parser.add_argument(
+            "--tta", choices=TTA_LEVELS, help="test-time augmentation the bundle evaluates and serves with"
+        )
+        parser.add_argument("--image-size", type=int, help="efficientnet-lite0: input pixels, square (default 128)")
+        parser.add_argument("--frozen-blocks", type=int, help="efficientnet-lite0: blocks kept at ImageNet weights")
+        parser.add_argument("--learning-rate", type=float, help="efficientnet-lite0: peak learning rate")
+        parser.add_argument(
+            "--widths", type=_widths, help="airbench: channels of the three conv groups, e.g. 64,256,256"
+        )
+        parser.add_argument("--cutout", type=int, help="airbench: side in pixels of the square painted out; 0 for none")
+        parser.add_argument("--lookahead-every", type=int, help="airbench: steps between weight averaging; 0 for none")
         parser.add_argument(
             "--no-register",
             dest="register",
             action="store_false",
             help="do not register the new bundle as a model version in the site's database",
-        )
-        parser.add_argument(
-            "--widths",
-            type=_widths,
-            default=defaults.widths,
-            help="channels of the three conv groups, e.g. 64,256,256 (default: %(default)s)",
-        )
-        parser.add_argument(
-            "--cutout",
-            type=int,
-            default=defaults.cutout,
-            help="side in pixels of the random square painted out of each training image; 0 for none "
-            "(default: %(default)s)",
-        )
-        parser.add_argument(
-            "--lookahead-every",
-            type=int,
-            default=defaults.lookahead_every,
-            help="steps between weight-averaging updates; 0 turns the averaging off (default: %(default)s)",
-        )
-        parser.add_argument(
-            "--tta",
-            choices=TTA_LEVELS,
-            default=defaults.tta,
-            help="test-time augmentation the bundle evaluates and serves with",
         )
         parser.add_argument(
             "--include-reviewed",
@@ -74,34 +81,20 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from mlcore.train import train
 
-        if options["epochs"] <= 0 or options["batch_size"] < 1:
-            raise CommandError("--epochs and --batch-size must be positive")
-        if not 0 <= options["cutout"] < 32 or options["lookahead_every"] < 0:
-            raise CommandError("--cutout must be 0-31 pixels and --lookahead-every 0 or more steps")
-        config = TrainConfig(
-            epochs=options["epochs"],
-            batch_size=options["batch_size"],
-            seed=options["seed"],
-            val_fraction=options["val_fraction"],
-            limit=options["limit"],
-            widths=options["widths"],
-            cutout=options["cutout"],
-            lookahead_every=options["lookahead_every"],
-            tta=options["tta"],
-        )
+        recipe = _recipe(options)
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
         try:
             dataset = load_dataset(options["data"], limit=options["limit"], cache_dir=options["cache_dir"])
             extra_train = self._reviewed_uploads() if options["include_reviewed"] else None
             train(
                 dataset,
-                config,
+                recipe,
                 out,
                 progress=self._progress,
                 command=_command_line(options),
                 extra_train=extra_train,
             )
-        except (DataError, BundleError) as error:
+        except (DataError, BundleError, PretrainedWeightsError) as error:
             raise CommandError(str(error)) from error
         if options["register"]:
             self._register(out)
@@ -125,20 +118,7 @@ class Command(BaseCommand):
 
 
 def _command_line(options) -> str:
-    names = (
-        "data",
-        "out",
-        "epochs",
-        "batch_size",
-        "seed",
-        "val_fraction",
-        "limit",
-        "widths",
-        "cutout",
-        "lookahead_every",
-        "tta",
-        "include_reviewed",
-    )
+    names = ("data", "out", "arch", *RECIPE_OPTIONS, "include_reviewed")
     given = [_option(name, options.get(name)) for name in names]
     return "python manage.py train " + " ".join(option for option in given if option)
 
@@ -163,3 +143,22 @@ def _widths(text: str) -> tuple[int, int, int]:
 
 def _plain(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _recipe(options):
+    """The chosen architecture's default recipe with the options given on the command line."""
+    recipe = default_recipe(options["arch"])
+    known = {field.name for field in fields(recipe)}
+    given = {name: options[name] for name in RECIPE_OPTIONS if options.get(name) is not None}
+    foreign = sorted(name for name in given if name not in known)
+    if foreign:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in foreign)
+        raise CommandError(f"--arch {options['arch']} has no {flags}: those options belong to another architecture")
+    recipe = replace(recipe, **given)
+    if recipe.epochs <= 0 or recipe.batch_size < 1:
+        raise CommandError("--epochs and --batch-size must be positive")
+    if recipe.image_size < 32 or not 0 <= getattr(recipe, "frozen_blocks", 0) <= 15:
+        raise CommandError("--image-size must be at least 32 pixels and --frozen-blocks 0-15")
+    if not 0 <= getattr(recipe, "cutout", 0) < 32 or getattr(recipe, "lookahead_every", 0) < 0:
+        raise CommandError("--cutout must be 0-31 pixels and --lookahead-every 0 or more steps")
+    return recipe

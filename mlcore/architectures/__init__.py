@@ -1,0 +1,25 @@
+"""The network families mlcore can train, by the name `manage.py train --arch` takes.
+
+Each family's module gives the same few things: NAME, DESCRIPTION, a `Recipe` dataclass (its default training
+recipe, with `image_size`, `tta`, `seed`, `val_fraction`, `limit`, `epochs`, `batch_size` and
+`quantize_serving`), `make_model`, `fit`, and FEATURES_LAYER /
+FEATURES_POOLING (the last feature maps the serving model also returns, and how the head pools them).
+"""
+
+from types import ModuleType
+
+from mlcore.architectures import airbench, efficientnet_lite0
+
+ARCHITECTURES = {module.NAME: module for module in (efficientnet_lite0, airbench)}
+DEFAULT_ARCHITECTURE = efficientnet_lite0.NAME
+
+
+def get_architecture(name: str) -> ModuleType:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHITECTURES)}") from None
+
+
+def default_recipe(name: str = DEFAULT_ARCHITECTURE):
+    return get_architecture(name).Recipe()

@@ -1,0 +1,89 @@
+"""What every architecture's training loop shares: the result it hands back, the per-epoch record and the
+progress line, and a compiled inference pass for scoring the validation split."""
+
+from dataclasses import dataclass
+
+from mlcore.evaluate import classification_report, predict_logits, softmax
+
+
+@dataclass
+class FitResult:
+    model: object  # the float32 Keras model at its best epoch
+    recipe: object  # the recipe as run (e.g. the batch size capped at the training images)
+    history: list  # one epoch_record per epoch
+    best_record: dict
+    steps: int
+    interrupted: bool
+    logits_fn: object  # uint8 NHWC batch in the network's input size -> logits, on `model`
+
+
+def logits_function(network):
+    """A compiled inference-mode forward pass: uint8 NHWC numpy batch in, float32 logits out."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=False)
+    def logits(images):
+        return tf.cast(network(tf.cast(images, tf.float32), training=False), tf.float32)
+
+    return lambda images: logits(tf.constant(images)).numpy()
+
+
+def epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, logits_fn):
+    record = {
+        "epoch": epoch + 1,
+        "step": step,
+        "total_steps": total_steps,
+        "train_loss": loss_sum / max(seen, 1),
+        "train_accuracy": correct_sum / max(seen, 1),
+        "val_loss": None,
+        "val_accuracy": None,
+    }
+    if len(val_split):
+        report = classification_report(val_split.labels, softmax(predict_logits(logits_fn, val_split.images)))
+        record["val_loss"] = report["log_loss"]
+        record["val_accuracy"] = report["accuracy"]
+    else:  # without a validation split, the latest epoch counts as the best
+        record["val_accuracy"] = record["train_accuracy"]
+    return record
+
+
+def format_epoch(record, epochs, remaining_seconds):
+    val = f"val loss {record['val_loss']:.4f} val acc {record['val_accuracy']:.2%}" if record["val_loss"] else ""
+    return (
+        f"epoch {record['epoch']:>2}/{epochs}  loss {record['train_loss']:.4f}  acc {record['train_accuracy']:.2%}  "
+        f"{val}  {record['seconds']:.0f}s  elapsed {minutes(record['elapsed_seconds'])}  "
+        f"remaining ~{minutes(remaining_seconds)}"
+    )
+
+
+def minutes(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def layer_table(model):
+    """One row per layer: name, kind, output shape (without the batch axis) and parameter count."""
+    return [
+        {
+            "name": layer.name,
+            "kind": type(layer).__name__,
+            "output_shape": list(layer.output.shape[1:]),
+            "parameters": int(layer.count_params()),
+        }
+        for layer in model.layers
+    ]
+
+
+def flops_per_image(model):
+    """Multiply-adds of the conv and dense layers times two: the usual FLOP count for one forward pass."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in ("Conv2D", "DepthwiseConv2D"):
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, channels = layer.output.shape
+            total += 2 * kh * kw * h * w * (channels if kind == "DepthwiseConv2D" else cin * cout)
+        elif kind == "Dense":
+            cin, cout = layer.kernel.shape
+            total += 2 * cin * cout
+    return int(total)
