@@ -28,6 +28,7 @@ browser: $(CHROMIUM)
 
 run: setup
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py register_model models/cifar10-airbench  # the previous model, for the Model data page
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://$(HOST):$(PORT)/  (create an admin with: $(BIN)/python manage.py createsuperuser)"
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn classifier_site.wsgi  # settings in gunicorn.conf.py

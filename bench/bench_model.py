@@ -1,11 +1,12 @@
 """Print the model's speed and memory figures on this machine (README's "Measured figures" come from here).
 
-    python bench/bench_model.py [--model models/cifar10] [--skip-training]
+    python bench/bench_model.py [--model models/cifar10] [--arch efficientnet-lite0] [--skip-training]
 
-- training images per second: real training steps of the shipped recipe on random pixels, batch 2000;
+- training images per second: real training steps of an architecture's default recipe on random pixels (for
+  efficientnet-lite0, the steps on cached activations, after they are computed);
 - single-image latency: a 640x480 and a 12-megapixel JPEG photo through `Classifier.classify` (decode,
-  preprocess, network, TTA), one 32x32 image with the bundle's TTA, and the network alone on one 32x32 image
-  without TTA, all on one thread;
+  preprocess, network, TTA), one image of the network's input size with the bundle's TTA, and the network
+  alone on one image without TTA, all on one thread;
 - batch-of-32 latency through `Classifier.probabilities`;
 - peak resident memory of a process that only serves (imports mlcore.inference and classifies).
 Each part runs in its own process so the figures do not leak into each other.
@@ -67,10 +68,12 @@ def serving(model: str) -> dict:
     classifier = Classifier(model, num_threads=1)
     jpeg_12mp = photo_jpeg(3000, 4000)
     jpeg_vga = photo_jpeg(480, 640)
-    pixels = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    batch = np.random.default_rng(2).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    size = classifier.image_size
+    pixels = np.random.default_rng(1).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    batch = np.random.default_rng(2).integers(0, 256, (32, size, size, 3), dtype=np.uint8)
     one = pixels[None].astype(np.float32)
     figures = {
+        "input_pixels": size,
         "tta": classifier.tta,
         "photo_640x480_classify_ms": median_ms(lambda: classifier.classify([jpeg_vga]), 200),
         "photo_12mp_classify_ms": median_ms(lambda: classifier.classify([jpeg_12mp]), 30),
@@ -83,16 +86,18 @@ def serving(model: str) -> dict:
     return figures
 
 
-def training(steps: int) -> dict:
+def training(arch: str, steps: int) -> dict:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    from dataclasses import replace
+
     import numpy as np
 
-    from mlcore.config import TrainConfig
+    from mlcore.architectures import default_recipe
     from mlcore.data import Dataset, Split
     from mlcore.train import train
 
-    config = TrainConfig()
-    count = config.batch_size * (steps + 1)
+    config = replace(default_recipe(arch), epochs=2, val_fraction=0.0)
+    count = config.batch_size * steps
     rng = np.random.default_rng(0)
     split = Split(rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), np.arange(count) % 10)
     dataset = Dataset(train=split, test=Split(split.images[:10], split.labels[:10]), source="random", fingerprint="")
@@ -106,16 +111,18 @@ def training(steps: int) -> dict:
 
     with tempfile.TemporaryDirectory() as folder:
         # Epoch 1 includes tracing the step function; epoch 2 is the steady state that a real run sees.
-        train(dataset, TrainConfig(epochs=2, val_fraction=0.0), Path(folder) / "bundle", progress=progress)
+        train(dataset, config, Path(folder) / "bundle", progress=progress)
     seconds = epoch_seconds[1] - epoch_seconds[0]
     return {
-        "train_images_per_second": config.batch_size * steps / seconds,
+        "train_architecture": arch,
+        "train_images_per_second": count / seconds,
         "train_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
 def run_part(part: str, args) -> dict:
     command = [sys.executable, __file__, "--part", part, "--model", args.model, "--steps", str(args.steps)]
+    command += ["--arch", args.arch]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -123,7 +130,8 @@ def run_part(part: str, args) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "models" / "cifar10"))
-    parser.add_argument("--steps", type=int, default=6, help="timed training steps of 2000 images")
+    parser.add_argument("--arch", default="efficientnet-lite0", help="architecture whose training is timed")
+    parser.add_argument("--steps", type=int, default=40, help="timed training steps of the recipe's batch size")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--part", choices=("serving", "training"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -131,7 +139,7 @@ def main():
         print(json.dumps(serving(args.model)))
         return
     if args.part == "training":
-        print(json.dumps(training(args.steps)))
+        print(json.dumps(training(args.arch, args.steps)))
         return
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores), Python {platform.python_version()}")
     figures = run_part("serving", args)

@@ -16,6 +16,7 @@ from classifier.ml import active_bundle_path
 from classifier.models import ModelVersion
 from classifier_site import charts
 from mlcore import bundle
+from mlcore.evaluate import PHOTOS_FILE
 
 ACTIVE = "active"  # stands for the served bundle in example image addresses
 SHADES = 10  # confusion-matrix cells are graded shade-0 .. shade-9 (CSS classes: no inline styles under the CSP)
@@ -79,7 +80,9 @@ def model_page(*, version: str | None = None, compare: str | None = None) -> dic
 
 
 def read_bundle(path: Path) -> tuple[dict | None, list, dict | None]:
-    """(metadata, history, evaluation); whatever is missing or unreadable comes back empty."""
+    """(metadata, history, evaluation); whatever is missing or unreadable comes back empty. The scores on real
+    photos (`manage.py evaluate --data FOLDER --save`), when the bundle has them, come in the metadata as
+    "real_photos"."""
 
     def read(name):
         try:
@@ -87,7 +90,10 @@ def read_bundle(path: Path) -> tuple[dict | None, list, dict | None]:
         except bundle.BundleError:
             return None
 
-    return read(bundle.METADATA_FILE), read(bundle.HISTORY_FILE) or [], read(bundle.EVALUATION_FILE)
+    metadata = read(bundle.METADATA_FILE)
+    if metadata is not None:
+        metadata["real_photos"] = read(PHOTOS_FILE)
+    return metadata, read(bundle.HISTORY_FILE) or [], read(bundle.EVALUATION_FILE)
 
 
 def model_view(choice: BundleChoice) -> dict:
@@ -108,6 +114,7 @@ def model_view(choice: BundleChoice) -> dict:
         "confused_pairs": confused_pairs(evaluation, choice),
         "calibration": calibration(metadata, evaluation),
         "ood": out_of_distribution(metadata, evaluation),
+        "real_photos": real_photos(metadata.get("real_photos")),
     }
 
 
@@ -342,6 +349,30 @@ def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
     }
 
 
+def real_photos(scores: dict | None) -> dict | None:
+    """Accuracy per class on a folder of real photos, and how often "none of the ten" was said for them."""
+    if not scores:
+        return None
+    return {
+        "accuracy": percent(scores.get("accuracy")),
+        "photos": count(scores.get("in_class_photos")),
+        "in_class_flagged": percent(scores.get("in_class_flagged_none_rate")),
+        "other_photos": count(scores.get("other_photos")),
+        "other_flagged": percent(scores.get("other_flagged_none_rate")),
+        "per_class": [
+            {
+                "class": row.get("class"),
+                "correct": row.get("correct"),
+                "photos": row.get("photos"),
+                "accuracy": percent(row.get("accuracy"), 0),
+            }
+            for row in scores.get("per_class") or []
+        ],
+        "mistakes": scores.get("mistakes") or [],
+        "evaluated_at": scores.get("evaluated_at", ""),
+    }
+
+
 def _thresholds(ood) -> str:
     """One threshold, or one per score ("energy 1.637, features -614.674")."""
     if ood.get("thresholds"):
@@ -451,7 +482,13 @@ def comparison_figures(classes: list[str]) -> list[tuple]:
         ("“None of the ten”: energy threshold", metadata_at("ood", "thresholds", "energy"), "number"),
         ("“None of the ten”: real images kept", metadata_at("ood", "true_positive_rate"), "rate"),
         ("“None of the ten”: other images passed", metadata_at("ood", "false_positive_rate"), "rate"),
+        ("Real photos: accuracy", metadata_at("real_photos", "accuracy"), "accuracy"),
+        ("Real photos of other things called “none of the ten”", other_photos_flagged, "rate"),
     ] + [(f"F1: {name}", f1_of(name), "rate") for name in classes]
+
+
+def other_photos_flagged(metadata: dict, evaluation: dict) -> float | None:
+    return (metadata.get("real_photos") or {}).get("other_flagged_none_rate")
 
 
 def accuracy_on_test(metadata: dict, evaluation: dict) -> float | None:

@@ -4,6 +4,7 @@ model.keras       the trained Keras model (for further training and analysis)
 model.tflite      the serving model: LiteRT flat buffer with int8 weights, float pixels 0-255 in; out: the logits
                   and the last feature maps (for the "none of the ten classes" score and the heat maps)
 ood.npz           the pooled features' class means and precision matrix, for the "none of the ten classes" test
+head.npz          the linear head's kernel and bias, when heat maps are class activation maps
 metadata.json     classes, input, preprocessing, TTA, size, training configuration, data, time, hardware,
                   calibration (temperature) and the "none of the ten classes" threshold
 history.json      one entry per epoch: losses, accuracies, time
@@ -18,12 +19,15 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 MODEL_FILE = "model.keras"
 SERVING_FILE = "model.tflite"
 METADATA_FILE = "metadata.json"
 HISTORY_FILE = "history.json"
 EVALUATION_FILE = "evaluation.json"
 OOD_FILE = "ood.npz"  # class means and precision of the pooled features, for the "none of the ten" score
+HEAD_FILE = "head.npz"  # the linear head's weights, for class activation maps (architectures with a linear head)
 EXAMPLES_FOLDER = "examples"
 REQUIRED_FILES = (SERVING_FILE, METADATA_FILE)
 
@@ -99,6 +103,7 @@ def write_bundle(
     metadata: dict,
     history: list,
     features_layer: str,
+    head_layer: str | None = None,
     evaluation: dict | None = None,
     quantize: bool = True,
 ) -> Path:
@@ -110,6 +115,7 @@ def write_bundle(
     staging.mkdir()
     model.save(staging / MODEL_FILE)
     write_serving_files(staging, model, features_layer, quantize)
+    write_head_file(staging, model, head_layer)
     write_json(staging, METADATA_FILE, metadata)
     write_json(staging, HISTORY_FILE, history)
     if evaluation is not None:
@@ -125,6 +131,13 @@ def write_bundle(
 
 def write_serving_files(folder, model, features_layer: str, quantize: bool = True) -> None:
     (Path(folder) / SERVING_FILE).write_bytes(serving_model_bytes(model, features_layer, quantize))
+
+
+def write_head_file(folder, model, head_layer: str | None) -> None:
+    """The linear head's weights (for class activation maps), when the architecture has such a head."""
+    if head_layer:
+        kernel, bias = model.get_layer(head_layer).get_weights()
+        np.savez(Path(folder) / HEAD_FILE, kernel=kernel, bias=bias)
 
 
 def hardware_description() -> dict:

@@ -1,11 +1,14 @@
-"""Heat maps: which parts of the image drove the answer, by occlusion.
+"""Heat maps: which parts of the image drove the answer, by occlusion or by class activation mapping.
 
-Each of 4x4 regions of the 32x32 image the network saw is covered with grey in turn; the more the class's
-probability falls, the more that region drove it. All 17 images go through the serving model in one call.
+Occlusion: each of 4x4 regions of the image the network saw is covered with grey in turn; the more the
+class's probability falls, the more that region drove it. All 17 images go through the serving model in one call.
 
-Why not class activation mapping: this network's head max-pools its last 3x3 feature maps, and each of those
-cells sees nearly the whole 32x32 image, so their class evidence barely moves when the object does (measured:
-a car pasted into any corner of a grey photo peaked in the same cell). Occlusion asks the model itself.
+Class activation mapping (CAM): for a network whose head averages its last feature maps and applies one linear
+layer, each cell's share of a class's logit is that cell's features times the class's weights, so the map
+comes free with the forward pass already made. With this head it equals Grad-CAM.
+
+Which one a bundle uses is measured per architecture (bench/bench_heat_maps.py): for airbench, whose head
+max-pools 3x3 maps whose cells each see nearly the whole image, CAM does not localise and occlusion does.
 """
 
 import numpy as np
@@ -27,6 +30,13 @@ def occlusion_map(probabilities_fn, pixels: np.ndarray, class_index: int, grid: 
     drops = np.maximum(probabilities[0] - probabilities[1:], 0.0).reshape(grid, grid)
     top = drops.max()
     return np.round(drops / top, 4) if top > 0 else drops
+
+
+def class_activation_map(features: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+    """(h, w) positive evidence for a class from (h, w, channels) feature maps and that class's weights, 0..1."""
+    evidence = np.maximum(np.asarray(features, dtype=np.float64) @ np.asarray(class_weights, dtype=np.float64), 0.0)
+    top = evidence.max()
+    return np.round(evidence / top, 4) if top > 0 else evidence
 
 
 def heat_map_image(cells, photo_size: tuple[int, int], longest_side: int = 256) -> Image.Image:

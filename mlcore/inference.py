@@ -14,7 +14,7 @@ import numpy as np
 from mlcore import bundle
 from mlcore.calibration import energy, feature_closeness, prepare_feature_model
 from mlcore.evaluate import predict_logits, softmax, tta_views
-from mlcore.explain import occlusion_map
+from mlcore.explain import class_activation_map, occlusion_map
 from mlcore.preprocessing import CIFAR_SIZE, resize_pixels, to_model_input
 
 
@@ -53,6 +53,9 @@ class Classifier:
         self.thresholds = (self.metadata.get("ood") or {}).get("thresholds")
         ood = self.path / bundle.OOD_FILE
         self.feature_model = prepare_feature_model(dict(np.load(ood))) if ood.is_file() else None
+        head = self.path / bundle.HEAD_FILE
+        self.head_kernel = np.load(head)["kernel"] if head.is_file() else None
+        self.heat_maps = self.metadata.get("heat_maps", "occlusion")
         self._model_bytes = (self.path / bundle.SERVING_FILE).read_bytes()
         self._local = threading.local()
         self._interpreter()  # fail now, not on the first request, if the model cannot load
@@ -103,9 +106,12 @@ class Classifier:
         return unfit
 
     def heat_map(self, pixels: np.ndarray, label: str) -> np.ndarray:
-        """Which parts of the image the network saw drove `label` (see mlcore.explain.occlusion_map)."""
+        """Which parts of the image the network saw drove `label`, by the bundle's method (mlcore.explain)."""
         index = self.classes.index(label)
         pixels = self._sized(pixels[None])[0]
+        if self.heat_maps == "cam" and self.head_kernel is not None:
+            features = self._forward(pixels[None].astype(np.float32))[1][0]
+            return class_activation_map(features, self.head_kernel[:, index])
         return occlusion_map(lambda batch: softmax(self._forward(batch)[0], self.temperature), pixels, index)
 
     def _prediction(self, pixels, probabilities, unfit, seconds) -> Prediction:

@@ -54,18 +54,22 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
         with path.open("rb") as file:
-            if pickle.load(file) != LEGACY_MAGIC:
+            if _load(file) != LEGACY_MAGIC:
                 raise WeightsFileError(f"{path} is not a legacy PyTorch weights file")
-            pickle.load(file)  # protocol version
-            pickle.load(file)  # system info: sizes and byte order of the machine that saved it
-            state = _StateDictUnpickler(file).load()
+            _load(file)  # protocol version
+            _load(file)  # system info: sizes and byte order of the machine that saved it
+            state = _load(file)
             declared = {ref.storage[1]: ref.storage for ref in state.values() if isinstance(ref, _TensorRef)}
-            storages = {key: _read_storage(file, declared.get(key)) for key in pickle.load(file)}
+            storages = {key: _read_storage(file, declared.get(key)) for key in _load(file)}
     except WeightsFileError:
         raise
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
+    except Exception as error:  # pickle raises many kinds of error for a damaged or foreign file
         raise WeightsFileError(f"{path} could not be read as PyTorch weights: {error}") from error
     return {name: _tensor(ref, storages, name, path) for name, ref in state.items()}
+
+
+def _load(file):
+    return _StateDictUnpickler(file).load()
 
 
 def _read_storage(file, declared) -> bytes:

@@ -74,6 +74,7 @@ def train(
         "output": "logits",
         "preprocessing": preprocessing_description(size),
         "tta": recipe.tta,
+        "heat_maps": architecture.HEAT_MAPS,
         "parameters": int(model.count_params()),
         "flops_per_image": flops_per_image(model),
         "layers": layer_table(model),
@@ -108,6 +109,7 @@ def train(
         metadata=metadata,
         history=fitted.history,
         features_layer=architecture.FEATURES_LAYER,
+        head_layer=architecture.HEAD_LAYER,
         quantize=recipe.quantize_serving,
     )
     if len(val_split):
@@ -158,6 +160,8 @@ def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print) -> dict:
     bundle.write_serving_files(
         bundle_dir, model, architecture.FEATURES_LAYER, quantize=config.get("quantize_serving", True)
     )
+    bundle.write_head_file(bundle_dir, model, architecture.HEAD_LAYER)
+    metadata["heat_maps"] = architecture.HEAT_MAPS
     train_split, val_split = train_validation_split(dataset.train, config["val_fraction"], config["seed"])
     progress(f"Calibrating on the {len(val_split)} validation images ...")
     metadata |= calibrate_bundle(bundle_dir, val_split, train_split)

@@ -276,3 +276,49 @@ def test_an_example_image_by_version_name(client, bundles, versions):
 )
 def test_anything_but_a_plain_example_file_name_is_404(client, served, path):
     assert client.get(path).status_code == 404
+
+
+PHOTO_SCORES = {
+    "folder": "var/real-photos",
+    "tta": "none",
+    "in_class_photos": 25,
+    "accuracy": 0.92,
+    "per_class": [
+        {"class": "bird", "photos": 12, "correct": 10, "accuracy": 10 / 12, "flagged_none": 1},
+        {"class": "ship", "photos": 13, "correct": 13, "accuracy": 1.0, "flagged_none": 0},
+    ],
+    "mistakes": [{"class": "bird", "predicted": "airplane", "confidence": 0.6}] * 2,
+    "in_class_flagged_none_rate": 0.04,
+    "other_photos": 8,
+    "other_flagged_none_rate": 0.75,
+    "unreadable": [],
+    "evaluated_at": "2026-12-03T10:00:00+00:00",
+}
+
+
+def test_the_real_photo_scores_a_bundle_keeps_are_on_the_page(client, settings, served, tmp_path):
+    scored = shutil.copytree(served, tmp_path / "scored")
+    bundle.write_json(scored, "photos.json", PHOTO_SCORES)
+    settings.MODEL_DIR = scored
+    page = page_of(client)
+    section = page[page.index('id="real-photos"') : page.index("</section>", page.index('id="real-photos"'))]
+    assert "92.0% of 25 answered correctly; 4.0% of them were wrongly called" in section
+    assert "75.0% of 8 were rightly called" in section
+    assert '<th scope="row">bird</th><td class="number">10</td><td class="number">12</td>' in section
+    assert "a bird photo answered airplane" in section
+
+
+def test_a_bundle_without_real_photo_scores_says_how_to_get_them(client, served):
+    page = page_of(client)
+    assert "This model has not been scored on real photos" in page
+    assert "manage.py evaluate --data FOLDER --save" in page
+
+
+def test_two_versions_compare_their_real_photo_accuracy(client, bundles, versions, tmp_path):
+    bundle.write_json(bundles[1], "photos.json", PHOTO_SCORES)
+    try:
+        page = page_of(client, "?version=tiny-first&compare=tiny-second")
+    finally:
+        (bundles[1] / "photos.json").unlink()
+    table = page[page.index('id="comparison"') : page.index("</table>", page.index('id="comparison"'))]
+    assert '<th scope="row">Real photos: accuracy</th><td>not available</td><td>92.00%</td><td></td>' in table

@@ -2,8 +2,9 @@
 
 Each family's module gives the same few things: NAME, DESCRIPTION, a `Recipe` dataclass (its default training
 recipe, with `image_size`, `tta`, `seed`, `val_fraction`, `limit`, `epochs`, `batch_size` and
-`quantize_serving`), `make_model`, `fit`, and FEATURES_LAYER /
-FEATURES_POOLING (the last feature maps the serving model also returns, and how the head pools them).
+`quantize_serving`), `make_model`, `fit`, FEATURES_LAYER / FEATURES_POOLING (the last feature maps the
+serving model also returns, and how the head pools them), and HEAT_MAPS / HEAD_LAYER (the heat-map method that
+localises best for it, and the linear head that class activation maps need, if any).
 """
 
 from types import ModuleType

@@ -31,6 +31,8 @@ DESCRIPTION = (
 )
 FEATURES_LAYER = "head_relu"  # the last feature maps: 1280 channels, average-pooled into the classifier
 FEATURES_POOLING = "mean"
+HEAD_LAYER = "classifier"  # one linear layer on the averaged feature maps: class activation maps are exact
+HEAT_MAPS = "cam"  # localises better than occlusion for this network (bench/bench_heat_maps.py, README)
 ACTIVATION_BATCH = 128  # images per forward pass when caching the frozen blocks' activations
 
 

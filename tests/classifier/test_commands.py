@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conftest import write_image_archive
+from tests.conftest import cifar_test_images, image_bytes, write_image_archive
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ def trained(tmp_path_factory, archive):
     cache = tmp_path_factory.mktemp("cache")
     output = _call(
         "train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20",
-        "--val-fraction", "0.2", "--cache-dir", str(cache), "--no-register", "--cutout", "8",
+        "--val-fraction", "0.2", "--cache-dir", str(cache), "--no-register", "--arch", "airbench", "--cutout", "8",
     )  # fmt: skip
     return out, output, cache
 
@@ -48,7 +48,12 @@ def test_train_prints_a_line_per_epoch_and_writes_the_bundle(trained):
 @pytest.mark.parametrize("option", [("--cutout", "32"), ("--cutout", "-1"), ("--lookahead-every", "-5")])
 def test_train_refuses_augmentation_settings_that_make_no_sense(archive, option):
     with pytest.raises(CommandError, match="--cutout must be 0-31 pixels"):
-        _call("train", "--data", str(archive), *option, "--no-register")
+        _call("train", "--data", str(archive), "--arch", "airbench", *option, "--no-register")
+
+
+def test_train_refuses_an_option_of_another_architecture(archive):
+    with pytest.raises(CommandError, match="--arch efficientnet-lite0 has no --widths"):
+        _call("train", "--data", str(archive), "--widths", "8,8,8", "--no-register")
 
 
 def test_evaluate_json_prints_one_object_with_the_accuracy(trained, archive):
@@ -103,7 +108,42 @@ def test_train_registers_the_new_bundle_as_an_inactive_model_version(archive, tm
     from classifier.models import ModelVersion
 
     out = tmp_path / "registered"
-    output = _call("train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20")
+    output = _call(
+        "train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20",
+        "--image-size", "32", "--frozen-blocks", "10", "--cache-dir", str(tmp_path),
+    )  # fmt: skip
+    assert "Computing the 10 frozen blocks' activations" in output  # the default: the pretrained network
     version = ModelVersion.objects.get()
     assert version.path == str(out.resolve()) and not version.is_active
     assert f"Registered as model version {version.name}" in output
+
+
+def test_evaluate_scores_a_folder_of_photos_per_class_and_saves_it_for_the_model_page(trained, tmp_path):
+    out, _, _ = trained
+    photos = tmp_path / "photos"
+    for name, data in cifar_test_images(2).items():
+        label = name.split("-")[0]
+        if label in ("cat", "ship"):
+            (photos / label).mkdir(parents=True, exist_ok=True)
+            (photos / label / name).write_bytes(data)
+    (photos / "none").mkdir()
+    (photos / "none" / "grey.png").write_bytes(image_bytes("PNG", colour=(128, 128, 128)))
+    (photos / "ship" / "notes.jpg").write_bytes(b"not a photo")
+
+    output = _call("evaluate", "--data", str(photos), "--model", str(out), "--save")
+
+    assert output.startswith("4 photos of the ten classes: accuracy")
+    assert "cat" in output and "/2 right" in output
+    assert "1 photo of other things" in output
+    assert "Not images, skipped: ship/notes.jpg" in output
+    saved = json.loads((out / "photos.json").read_text())
+    assert saved["in_class_photos"] == 4 and saved["other_photos"] == 1
+    assert [row["class"] for row in saved["per_class"]] == ["cat", "ship"]
+    assert saved["accuracy"] == sum(row["correct"] for row in saved["per_class"]) / 4
+
+
+def test_evaluate_says_what_a_photo_folder_should_hold(trained, tmp_path):
+    out, _, _ = trained
+    (tmp_path / "photos" / "none").mkdir(parents=True)
+    with pytest.raises(CommandError, match="has no photos in <class>/ subfolders"):
+        _call("evaluate", "--data", str(tmp_path / "photos"), "--model", str(out))

@@ -1,4 +1,5 @@
-"""`to_model_input` and `open_image`: any photo in, the 32x32 uint8 RGB pixels the network takes out."""
+"""`to_model_input` and `open_image`: any photo in, the square uint8 RGB pixels a network takes out (32x32 unless
+asked for another size)."""
 
 import io
 
@@ -7,10 +8,11 @@ import pytest
 from PIL import Image
 
 from mlcore.preprocessing import (
-    DRAFT_MIN_SIDE,
+    DRAFT_FACTOR,
     ImageError,
     _draft_request,
     open_image,
+    resize_pixels,
     to_model_input,
 )
 
@@ -312,7 +314,30 @@ def test_open_image_returns_pil_images_unchanged_and_opens_the_rest():
     assert opened.format == "PNG"
 
 
+# --- other input sizes ---------------------------------------------------------------------------------------
+
+
+def test_a_photo_goes_straight_to_a_larger_networks_size_keeping_its_detail():
+    image = Image.new("RGB", (256, 256), RED)
+    image.paste(BLUE, (0, 0, 256, 4))  # a 4-pixel stripe: visible at 128x128, blurred away at 32x32
+    result = to_model_input(encode(image, "PNG"), 128)
+    assert result.shape == (128, 128, 3) and result.dtype == np.uint8
+    assert_colour(result[0:2], BLUE, tolerance=40)
+    assert_colour(result[4:], RED, tolerance=3)
+
+
+def test_resizing_decoded_images_matches_the_serving_path_for_a_32x32_upload():
+    images = np.stack([np.asarray(noise_image(32, 32)) for _ in range(3)])
+    resized = resize_pixels(images, 96)
+    assert resized.shape == (3, 96, 96, 3)
+    for pixels, result in zip(images, resized, strict=True):
+        np.testing.assert_array_equal(result, to_model_input(encode(Image.fromarray(pixels), "PNG"), 96))
+    assert resize_pixels(images, 32) is images  # already the right size: untouched
+
+
 # --- large JPEGs --------------------------------------------------------------------------------------------
+
+DRAFT_MIN_SIDE = DRAFT_FACTOR * 128  # what a 128-pixel network asks the JPEG decoder to keep
 
 
 def test_draft_request_for_a_large_photo_keeps_the_short_side_at_the_minimum():

@@ -66,14 +66,14 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report))
             return
         self.stdout.write(
-            f"{report['in_class_photos']} photos of the ten classes: accuracy {report['accuracy']:.2%}, "
+            f"{_photos(report['in_class_photos'])} of the ten classes: accuracy {report['accuracy']:.2%}, "
             f"{report['in_class_flagged_none_rate']:.1%} wrongly called none of the ten"
         )
         for row in report["per_class"]:
             self.stdout.write(f"  {row['class']:<11} {row['correct']}/{row['photos']} right")
         if report["other_photos"]:
             self.stdout.write(
-                f"{report['other_photos']} photos of other things: {report['other_flagged_none_rate']:.1%} "
+                f"{_photos(report['other_photos'])} of other things: {report['other_flagged_none_rate']:.1%} "
                 "called none of the ten"
             )
         for mistake in report["mistakes"]:
@@ -84,3 +84,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Not images, skipped: {', '.join(report['unreadable'])}")
         if options["save"]:
             self.stdout.write(f"Saved in {options['model']}/{PHOTOS_FILE}")
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
