@@ -1,7 +1,8 @@
 """The baseline of bench_api.py: the model served the way the app this site replaces served it.
 
 A bare WSGI handler that loads the Keras model at import and, per request, reads the multipart body, decodes the
-photo, resizes it to the model's input size and calls `model.predict`. Nothing is stored. Run under gunicorn by bench_api.py.
+photo, resizes it to the model's input size and calls `model.predict`. Nothing is stored. Run under gunicorn by
+bench_api.py.
 """
 
 import io
