@@ -1,12 +1,20 @@
 from django import template
 
+from classifier import class_names, formats
+
 register = template.Library()
 
 
 @register.filter
 def percent(value, digits=1):
-    """0.8316 -> "83.2%"."""
+    """0.8316 -> "83.2%" (in the active language: "83,2 %" in Ukrainian)."""
     try:
-        return f"{100 * float(value):.{int(digits)}f}%"
+        return formats.percent(float(value), int(digits))
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def class_name(label):
+    """A class as the reader calls it: "cat" -> "кіт" on a Ukrainian page."""
+    return class_names.class_name(label)

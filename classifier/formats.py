@@ -1,0 +1,19 @@
+"""Numbers as the active language writes them: "3,007,544" and "91.27%" in English, "3 007 544" and "91,27 %"
+in Ukrainian."""
+
+from django.utils.formats import number_format
+from django.utils.translation import pgettext
+
+
+def decimal(value: float, digits: int) -> str:
+    return number_format(value, decimal_pos=digits, use_l10n=True)
+
+
+def whole(value: int) -> str:
+    """A count with the language's thousands separator."""
+    return number_format(value, use_l10n=True, force_grouping=True)
+
+
+def percent(share: float, digits: int = 1) -> str:
+    """0.8316 -> "83.2%"."""
+    return pgettext("a percentage", "%(number)s%%") % {"number": decimal(100 * share, digits)}
