@@ -2,7 +2,7 @@
 in Ukrainian."""
 
 from django.utils.formats import number_format
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext, pgettext_lazy
 
 
 def decimal(value: float, digits: int) -> str:
@@ -17,3 +17,15 @@ def whole(value: int) -> str:
 def percent(share: float, digits: int = 1) -> str:
     """0.8316 -> "83.2%"."""
     return pgettext("a percentage", "%(number)s%%") % {"number": decimal(100 * share, digits)}
+
+
+TEST_TIME_AUGMENTATIONS = {
+    "none": pgettext_lazy("test-time augmentation", "none"),
+    "flip": pgettext_lazy("test-time augmentation", "mirror image"),
+    "flip_translate": pgettext_lazy("test-time augmentation", "mirror image and shifts"),
+}
+
+
+def test_time_augmentation(name: str | None) -> str:
+    """A bundle's TTA setting ("flip") as words for the page."""
+    return str(TEST_TIME_AUGMENTATIONS.get(name or "none", name))
