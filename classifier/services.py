@@ -118,7 +118,9 @@ def prediction_create(*, owner, upload) -> Prediction:
 
 
 def _too_large() -> str:
-    return gettext("the file is larger than %(megabytes)d MB") % {"megabytes": settings.MAX_UPLOAD_BYTES // (1024 * 1024)}
+    return gettext("the file is larger than %(megabytes)d MB") % {
+        "megabytes": settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+    }
 
 
 def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:

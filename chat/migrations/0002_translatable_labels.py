@@ -7,115 +7,157 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
-        ('classifier', '0003_translatable_labels'),
+        ("chat", "0001_initial"),
+        ("classifier", "0003_translatable_labels"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='conversation',
-            options={'ordering': ['-updated_at', '-id'], 'verbose_name': 'conversation', 'verbose_name_plural': 'conversations'},
+            name="conversation",
+            options={
+                "ordering": ["-updated_at", "-id"],
+                "verbose_name": "conversation",
+                "verbose_name_plural": "conversations",
+            },
         ),
         migrations.AlterModelOptions(
-            name='message',
-            options={'ordering': ['created_at', 'id'], 'verbose_name': 'message', 'verbose_name_plural': 'messages'},
+            name="message",
+            options={"ordering": ["created_at", "id"], "verbose_name": "message", "verbose_name_plural": "messages"},
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='context',
-            field=models.TextField(blank=True, help_text="Facts the conversation carries, e.g. a prediction's label and probabilities.", verbose_name='context'),
+            model_name="conversation",
+            name="context",
+            field=models.TextField(
+                blank=True,
+                help_text="Facts the conversation carries, e.g. a prediction's label and probabilities.",
+                verbose_name="context",
+            ),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='created_at',
-            field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at'),
+            model_name="conversation",
+            name="created_at",
+            field=models.DateTimeField(default=django.utils.timezone.now, verbose_name="created at"),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='model',
-            field=models.CharField(help_text='The chat model this conversation talks to.', max_length=100, verbose_name='model'),
+            model_name="conversation",
+            name="model",
+            field=models.CharField(
+                help_text="The chat model this conversation talks to.", max_length=100, verbose_name="model"
+            ),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='owner',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to=settings.AUTH_USER_MODEL, verbose_name='owner'),
+            model_name="conversation",
+            name="owner",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="conversations",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="owner",
+            ),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='prediction',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='conversations', to='classifier.prediction', verbose_name='prediction'),
+            model_name="conversation",
+            name="prediction",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="conversations",
+                to="classifier.prediction",
+                verbose_name="prediction",
+            ),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='title',
-            field=models.CharField(default='New conversation', max_length=200, verbose_name='title'),
+            model_name="conversation",
+            name="title",
+            field=models.CharField(default="New conversation", max_length=200, verbose_name="title"),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='title_set_by_user',
-            field=models.BooleanField(default=False, verbose_name='title set by the user'),
+            model_name="conversation",
+            name="title_set_by_user",
+            field=models.BooleanField(default=False, verbose_name="title set by the user"),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='updated_at',
-            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='updated at'),
+            model_name="conversation",
+            name="updated_at",
+            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name="updated at"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='completion_tokens',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='completion tokens'),
+            model_name="message",
+            name="completion_tokens",
+            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="completion tokens"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='content',
-            field=models.TextField(blank=True, verbose_name='content'),
+            model_name="message",
+            name="content",
+            field=models.TextField(blank=True, verbose_name="content"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='conversation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chat.conversation', verbose_name='conversation'),
+            model_name="message",
+            name="conversation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="messages",
+                to="chat.conversation",
+                verbose_name="conversation",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='created_at',
-            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='created at'),
+            model_name="message",
+            name="created_at",
+            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name="created at"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='error',
-            field=models.TextField(blank=True, help_text='What went wrong, as shown to the user.', verbose_name='error'),
+            model_name="message",
+            name="error",
+            field=models.TextField(
+                blank=True, help_text="What went wrong, as shown to the user.", verbose_name="error"
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='model',
-            field=models.CharField(blank=True, max_length=100, verbose_name='model'),
+            model_name="message",
+            name="model",
+            field=models.CharField(blank=True, max_length=100, verbose_name="model"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='prompt_tokens',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='prompt tokens'),
+            model_name="message",
+            name="prompt_tokens",
+            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="prompt tokens"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='role',
-            field=models.CharField(choices=[('user', 'User'), ('assistant', 'Assistant')], max_length=10, verbose_name='role'),
+            model_name="message",
+            name="role",
+            field=models.CharField(
+                choices=[("user", "User"), ("assistant", "Assistant")], max_length=10, verbose_name="role"
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='status',
-            field=models.CharField(choices=[('complete', 'Complete'), ('streaming', 'Being written'), ('incomplete', 'Cut short'), ('failed', 'Failed')], default='complete', max_length=10, verbose_name='status'),
+            model_name="message",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("complete", "Complete"),
+                    ("streaming", "Being written"),
+                    ("incomplete", "Cut short"),
+                    ("failed", "Failed"),
+                ],
+                default="complete",
+                max_length=10,
+                verbose_name="status",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='stop_requested',
-            field=models.BooleanField(default=False, verbose_name='stop requested'),
+            model_name="message",
+            name="stop_requested",
+            field=models.BooleanField(default=False, verbose_name="stop requested"),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='tool_calls',
-            field=models.JSONField(blank=True, default=list, help_text='Tools the model called for this answer.', verbose_name='tool calls'),
+            model_name="message",
+            name="tool_calls",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Tools the model called for this answer.", verbose_name="tool calls"
+            ),
         ),
     ]
