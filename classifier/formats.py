@@ -1,12 +1,15 @@
 """Numbers as the active language writes them: "3,007,544" and "91.27%" in English, "3 007 544" and "91,27 %"
 in Ukrainian."""
 
+from decimal import Decimal
+
 from django.utils.formats import number_format
 from django.utils.translation import pgettext, pgettext_lazy
 
 
 def decimal(value: float, digits: int) -> str:
-    return number_format(value, decimal_pos=digits, use_l10n=True)
+    """Rounded as Python rounds (Django's number_format alone would cut the digits off)."""
+    return number_format(Decimal(f"{value:.{digits}f}"), decimal_pos=digits, use_l10n=True)
 
 
 def whole(value: int) -> str:
