@@ -32,3 +32,8 @@ TEST_TIME_AUGMENTATIONS = {
 def test_time_augmentation(name: str | None) -> str:
     """A bundle's TTA setting ("flip") as words for the page."""
     return str(TEST_TIME_AUGMENTATIONS.get(name or "none", name))
+
+
+def decimal_or_whole(value: float) -> str:
+    """As many decimals as the value has: 14 -> "14", 0.5 -> "0.5" ("0,5" in Ukrainian)."""
+    return number_format(Decimal(f"{value:g}"), use_l10n=True)
