@@ -73,7 +73,7 @@ class Prediction(models.Model):
         help_text=_("The out-of-distribution score fell below the model's threshold."),
     )
     feedback_label = models.CharField(
-        _("owner's feedback"),
+        _("feedback label"),
         max_length=20,
         choices=[*LABEL_CHOICES, ("none", _("none of these"))],
         blank=True,
