@@ -7,6 +7,7 @@ PORT ?= 8000
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
 CHROMIUM ?= /usr/bin/chromium
 MSGFMT ?= /usr/bin/msgfmt
+NPM ?= /usr/bin/npm
 # Folders whose files hold no text of the site's own (makemessages would read node_modules' scripts too).
 MESSAGES_IGNORE := --ignore=node_modules --ignore=var --ignore=tests --ignore=bench --ignore=models --ignore=mlcore \
 	--ignore=deploy --ignore=locale
@@ -28,7 +29,15 @@ $(CHROMIUM):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
-browser: $(CHROMIUM)
+# axe-core (package.json), which the browser tests inject into every page to check accessibility.
+$(NPM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+
+node_modules/.package-lock.json: package.json package-lock.json | $(NPM)
+	npm ci --no-audit --no-fund
+
+browser: $(CHROMIUM) node_modules/.package-lock.json
 
 # GNU gettext: makemessages and compilemessages need it, and so does the test that every text is translated.
 $(MSGFMT):
@@ -78,4 +87,4 @@ bench: setup
 	$(BIN)/python bench/bench_api.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .ruff_cache
