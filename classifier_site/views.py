@@ -1,4 +1,5 @@
-"""Pages about the site rather than one app: home, model data, sign-up, the health check and the 500 handler."""
+"""Pages about the site rather than one app: home, model data, sign-up, the icon, the health check and the 500
+handler."""
 
 import sys
 
@@ -9,6 +10,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import cache_control, never_cache
@@ -34,6 +36,13 @@ def model_example(request, version, file_name):
     response = FileResponse(path.open("rb"), content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@cache_control(public=True, max_age=86400)
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon of their own (the admin, a photo opened by itself,
+    the API's JSON); they get the site's icon instead of a 404."""
+    return redirect(static("img/favicon.svg"))
 
 
 class SignupForm(UserCreationForm):
