@@ -157,7 +157,7 @@ class Migration(migrations.Migration):
                 ],
                 help_text="What the owner says the photo really shows, when they disagree.",
                 max_length=20,
-                verbose_name='feedback label',
+                verbose_name="feedback label",
             ),
         ),
         migrations.AlterField(
