@@ -6,10 +6,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
 CHROMIUM ?= /usr/bin/chromium
+MSGFMT ?= /usr/bin/msgfmt
+NPM ?= /usr/bin/npm
+# Folders whose files hold no text of the site's own (makemessages would read node_modules' scripts too).
+MESSAGES_IGNORE := --ignore=node_modules --ignore=var --ignore=tests --ignore=bench --ignore=models --ignore=mlcore \
+	--ignore=deploy --ignore=locale
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser run test test-suite deploy-check lint format train bench clean
+.PHONY: setup browser gettext messages run test test-suite deploy-check lint format train bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +29,28 @@ $(CHROMIUM):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
-browser: $(CHROMIUM)
+# axe-core (package.json), which the browser tests inject into every page to check accessibility.
+$(NPM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+
+node_modules/.package-lock.json: package.json package-lock.json | $(NPM)
+	npm ci --no-audit --no-fund
+
+browser: $(CHROMIUM) node_modules/.package-lock.json
+
+# GNU gettext: makemessages and compilemessages need it, and so does the test that every text is translated.
+$(MSGFMT):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gettext
+
+gettext: $(MSGFMT)
+
+# Refresh every language's catalogues from the code and templates (then translate what is new or fuzzy), compile.
+messages: setup gettext
+	$(BIN)/python manage.py makemessages --all --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py makemessages --all --no-obsolete --domain djangojs $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 run: setup
 	$(BIN)/python manage.py migrate --noinput
@@ -36,7 +62,7 @@ run: setup
 test: setup lint browser test-suite
 
 # The suite alone, on whatever DATABASE_URL names (SQLite by default; .ci/run repeats it on PostgreSQL).
-test-suite: setup browser
+test-suite: setup browser gettext
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings classifier_site.settings.test
 	$(BIN)/python -m pytest
 
@@ -62,4 +88,4 @@ bench: setup
 	$(BIN)/python bench/bench_api.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .ruff_cache

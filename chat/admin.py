@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count, Sum
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chat.models import Conversation, Message
 
@@ -42,12 +44,12 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # readable by staff, written only by the chat itself
 
-    @admin.display(description="messages", ordering="message_total")
+    @admin.display(description=_("messages"), ordering="message_total")
     def message_count(self, conversation):
         return conversation.message_total
 
-    @admin.display(description="tokens (prompt + completion)")
+    @admin.display(description=_("tokens (prompt + completion)"))
     def tokens(self, conversation):
         if conversation.prompt_total is None and conversation.completion_total is None:
-            return "not reported"
+            return gettext("not reported")
         return f"{conversation.prompt_total or 0} + {conversation.completion_total or 0}"

@@ -5,6 +5,7 @@ from functools import lru_cache
 import httpx2
 import openai
 from django.conf import settings
+from django.utils.translation import gettext, ngettext
 
 
 def chat_configured() -> bool:
@@ -46,29 +47,45 @@ UPSTREAM_ERRORS = (openai.OpenAIError, httpx2.HTTPError)
 
 
 def describe_failure(error: Exception, *, streamed_anything: bool) -> UpstreamFailure:
+    """What went wrong, in words for the person waiting (in the active language)."""
+    seconds = {"seconds": f"{settings.OPENAI_TIMEOUT:g}"}
     if isinstance(error, openai.AuthenticationError):
-        return UpstreamFailure("The chat server refused the API key (401). An administrator must check OPENAI_API_KEY.")
+        return UpstreamFailure(
+            gettext("The chat server refused the API key (401). An administrator must check OPENAI_API_KEY.")
+        )
     if isinstance(error, openai.RateLimitError):
         retry_after = _retry_after(error.response)
-        when = f"in {retry_after} seconds" if retry_after else "in a little while"
-        return UpstreamFailure(f"The chat server is busy (429, too many requests). Try again {when}.", retry_after)
+        if retry_after:
+            message = ngettext(
+                "The chat server is busy (429, too many requests). Try again in %(seconds)d second.",
+                "The chat server is busy (429, too many requests). Try again in %(seconds)d seconds.",
+                retry_after,
+            ) % {"seconds": retry_after}
+        else:
+            message = gettext("The chat server is busy (429, too many requests). Try again in a little while.")
+        return UpstreamFailure(message, retry_after)
     if streamed_anything and isinstance(error, openai.APITimeoutError):
         return UpstreamFailure(
-            f"The answer was cut off: the chat server sent nothing for {settings.OPENAI_TIMEOUT:g} seconds. Try again."
+            gettext("The answer was cut off: the chat server sent nothing for %(seconds)s seconds. Try again.")
+            % seconds
         )
     if streamed_anything and isinstance(error, (openai.APIConnectionError, httpx2.HTTPError)):
-        return UpstreamFailure("The answer was cut off: the connection to the chat server broke. Try again.")
+        return UpstreamFailure(gettext("The answer was cut off: the connection to the chat server broke. Try again."))
     if isinstance(error, openai.APITimeoutError):
         return UpstreamFailure(
-            f"The chat server did not answer within {settings.OPENAI_TIMEOUT:g} seconds. Try again in a moment."
+            gettext("The chat server did not answer within %(seconds)s seconds. Try again in a moment.") % seconds
         )
     if isinstance(error, openai.APIConnectionError):
-        return UpstreamFailure("The chat server cannot be reached right now. Try again in a moment.")
+        return UpstreamFailure(gettext("The chat server cannot be reached right now. Try again in a moment."))
     if isinstance(error, openai.APIStatusError):
+        status = {"status": error.status_code}
         if error.status_code >= 500:
-            return UpstreamFailure(f"The chat server had an internal error ({error.status_code}). Try again.")
-        return UpstreamFailure(f"The chat server refused the request ({error.status_code}): {_detail(error)}")
-    return UpstreamFailure("The chat server's answer could not be read. Try again.")
+            return UpstreamFailure(gettext("The chat server had an internal error (%(status)d). Try again.") % status)
+        return UpstreamFailure(
+            gettext("The chat server refused the request (%(status)d): %(detail)s")
+            % {**status, "detail": _detail(error)}
+        )
+    return UpstreamFailure(gettext("The chat server's answer could not be read. Try again."))
 
 
 def _retry_after(response) -> int | None:

@@ -2,24 +2,36 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Conversation(models.Model):
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
-    title = models.CharField(max_length=200, default="New conversation")
-    title_set_by_user = models.BooleanField(default=False)
-    model = models.CharField(max_length=100, help_text="The chat model this conversation talks to.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("owner")
+    )
+    title = models.CharField(_("title"), max_length=200, default="New conversation")
+    title_set_by_user = models.BooleanField(_("title set by the user"), default=False)
+    model = models.CharField(_("model"), max_length=100, help_text=_("The chat model this conversation talks to."))
     context = models.TextField(
-        blank=True, help_text="Facts the conversation carries, e.g. a prediction's label and probabilities."
+        _("context"),
+        blank=True,
+        help_text=_("Facts the conversation carries, e.g. a prediction's label and probabilities."),
     )
     prediction = models.ForeignKey(
-        "classifier.Prediction", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+        "classifier.Prediction",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("prediction"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
 
     def __str__(self):
         return self.title
@@ -30,29 +42,35 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Role(models.TextChoices):
-        USER = "user", "User"
-        ASSISTANT = "assistant", "Assistant"
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
 
     class Status(models.TextChoices):
-        COMPLETE = "complete", "Complete"
-        STREAMING = "streaming", "Being written"
-        INCOMPLETE = "incomplete", "Cut short"
-        FAILED = "failed", "Failed"
+        COMPLETE = "complete", _("Complete")
+        STREAMING = "streaming", _("Being written")
+        INCOMPLETE = "incomplete", _("Cut short")
+        FAILED = "failed", _("Failed")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    role = models.CharField(max_length=10, choices=Role.choices)
-    content = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
-    error = models.TextField(blank=True, help_text="What went wrong, as shown to the user.")
-    model = models.CharField(max_length=100, blank=True)
-    tool_calls = models.JSONField(default=list, blank=True, help_text="Tools the model called for this answer.")
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    stop_requested = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    content = models.TextField(_("content"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.COMPLETE)
+    error = models.TextField(_("error"), blank=True, help_text=_("What went wrong, as shown to the user."))
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    tool_calls = models.JSONField(
+        _("tool calls"), default=list, blank=True, help_text=_("Tools the model called for this answer.")
+    )
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    stop_requested = models.BooleanField(_("stop requested"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
 
     def __str__(self):
         return f"{self.role}: {self.content[:60]}"

@@ -1,42 +1,71 @@
-"""What the chat model is told: what the site is, and the facts a conversation carries."""
+"""What the chat model is told: what the site is, and the facts a conversation carries; in the language of the
+person asking, so that the model answers in it."""
 
+from django.utils.translation import gettext
+
+from classifier.class_names import class_name
+from classifier.formats import decimal, percent
 from classifier.ml import ClassifierUnavailable, get_classifier
 from mlcore.labels import CLASSES
 
 
 def system_prompt(context: str = "") -> str:
     lines = [
-        "You are the assistant of a self-hosted image classifier web site.",
-        "Signed-in users upload photos; a small convolutional network (trained on CIFAR-10) answers which of ten "
-        f"classes a photo shows, with probabilities: {', '.join(CLASSES)}. It can only choose among these ten and "
-        "sees each photo as a 32x32-pixel image, so photos of anything else still get one of the ten labels.",
-        "Users can see their history of predictions, and staff review and correct predictions.",
+        gettext("You are the assistant of a self-hosted image classifier web site."),
+        gettext(
+            "Signed-in users upload photos; a small convolutional network (trained on CIFAR-10) answers which of ten "
+            "classes a photo shows, with probabilities: %(classes)s. It can only choose among these ten and sees each "
+            "photo as a 32x32-pixel image, so photos of anything else still get one of the ten labels."
+        )
+        % {"classes": class_list()},
+        gettext("Users can see their history of predictions, and staff review and correct predictions."),
         _model_facts(),
-        "Answer plainly and briefly; use Markdown where it helps. If the user asks about their own predictions, "
-        "you may call the list_my_predictions tool when it is offered.",
+        gettext(
+            "Answer plainly and briefly; use Markdown where it helps. If the user asks about their own predictions, "
+            "you may call the list_my_predictions tool when it is offered."
+        ),
+        gettext("Answer in English unless the user writes in another language."),
     ]
     if context:
-        lines.append(f"This conversation is about the following:\n{context}")
+        lines.append(gettext("This conversation is about the following:\n%(context)s") % {"context": context})
     return "\n".join(line for line in lines if line)
 
 
+def class_list() -> str:
+    """The ten classes as the reader calls them, with the English name the tools use where it differs."""
+    return ", ".join(name if class_name(name) == name else f"{class_name(name)} ({name})" for name in CLASSES)
+
+
 def prediction_context(prediction) -> str:
-    """A prediction's facts for the model: label, probabilities and model facts, never the image itself."""
-    ranked = ", ".join(f"{item['label']} {item['probability']:.1%}" for item in prediction.top_k)
-    return (
-        f"A prediction made by the classifier: the photo '{prediction.original_name}' "
-        f"({prediction.width}x{prediction.height} pixels, {prediction.content_type}) was classified as "
-        f"'{prediction.label}' with {prediction.confidence:.1%} confidence. All probabilities: {ranked}. "
-        f"Model version {prediction.model_version}; it took {prediction.inference_ms:.1f} ms. "
-        f"Uploaded {prediction.created_at:%Y-%m-%d %H:%M} UTC."
-    )
+    """A prediction's facts for the model (and the page): label, probabilities and model facts, never the image."""
+    ranked = ", ".join(f"{class_name(item['label'])} {percent(item['probability'])}" for item in prediction.top_k)
+    return gettext(
+        "A prediction made by the classifier: the photo '%(name)s' (%(width)dx%(height)d pixels, %(type)s) was "
+        "classified as '%(label)s' with %(confidence)s confidence. All probabilities: %(ranked)s. Model version "
+        "%(version)s; it took %(milliseconds)s ms. Uploaded %(uploaded)s UTC."
+    ) % {
+        "name": prediction.original_name,
+        "width": prediction.width,
+        "height": prediction.height,
+        "type": prediction.content_type,
+        "label": class_name(prediction.label),
+        "confidence": percent(prediction.confidence),
+        "ranked": ranked,
+        "version": prediction.model_version,
+        "milliseconds": decimal(prediction.inference_ms, 1),
+        "uploaded": f"{prediction.created_at:%Y-%m-%d %H:%M}",
+    }
 
 
 def _model_facts() -> str:
     try:
         metadata = get_classifier().metadata
     except ClassifierUnavailable:
-        return "The classifier's model is unavailable at the moment."
+        return gettext("The classifier's model is unavailable at the moment.")
     accuracy = (metadata.get("test") or {}).get("accuracy")
-    score = f", {accuracy:.1%} accurate on 10,000 held-out test images" if accuracy else ""
-    return f"The model in service is {metadata.get('name')}{score}."
+    if accuracy:
+        return gettext("The model in service is %(name)s, %(accuracy)s accurate on 10,000 held-out test images.") % {
+            "name": metadata.get("name"),
+            "accuracy": percent(accuracy),
+        }
+    return gettext("The model in service is %(name)s.") % {"name": metadata.get("name")}

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import openai
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from chat.client import UPSTREAM_ERRORS, available_models, describe_failure, get_client
 from chat.markdown import render_markdown
@@ -34,19 +36,28 @@ class ChatRefused(Exception):
 
 def conversation_create(*, owner, model: str | None = None, prediction=None) -> Conversation:
     models = available_models()
-    conversation = Conversation(owner=owner, model=model if model in models else models[0])
+    conversation = Conversation(
+        owner=owner, model=model if model in models else models[0], title=gettext("New conversation")
+    )
     if prediction is not None:
         conversation.prediction = prediction
         conversation.context = prediction_context(prediction)
-        conversation.title = f"About {prediction.original_name}"[:200]
+        conversation.title = (gettext("About %(name)s") % {"name": prediction.original_name})[:200]
     conversation.save()
     return conversation
+
+
+def conversation_start(*, owner, content: str, model: str | None = None) -> Message:
+    """A new conversation with its first message, or neither when the message is refused."""
+    text = _checked_message(owner=owner, content=content)
+    with transaction.atomic():
+        return _message_save(conversation_create(owner=owner, model=model), text)
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     title = " ".join(title.split())[:200]
     if not title:
-        raise ChatRefused("A conversation needs a title.")
+        raise ChatRefused(gettext("A conversation needs a title."))
     conversation.title = title
     conversation.title_set_by_user = True
     conversation.save(update_fields=["title", "title_set_by_user"])
@@ -59,24 +70,44 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 def message_submit(*, conversation: Conversation, content: str) -> Message:
     """Check and save the user's message (before anything is sent upstream); the first one names the chat."""
+    return _message_save(conversation, _checked_message(owner=conversation.owner, content=content))
+
+
+def _checked_message(*, owner, content: str) -> str:
+    """The message's text, or ChatRefused saying why it cannot be sent (empty, too long, too many a minute)."""
     text = content.strip()
     if not text:
-        raise ChatRefused("Write a message first.")
+        raise ChatRefused(gettext("Write a message first."))
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ChatRefused(
-            f"A message can be at most {settings.CHAT_MAX_MESSAGE_CHARS} characters; this one has {len(text)}."
+            ngettext(
+                "A message can be at most %(limit)d character; this one has %(length)d.",
+                "A message can be at most %(limit)d characters; this one has %(length)d.",
+                settings.CHAT_MAX_MESSAGE_CHARS,
+            )
+            % {"limit": settings.CHAT_MAX_MESSAGE_CHARS, "length": len(text)}
         )
     recent = Message.objects.filter(
-        conversation__owner=conversation.owner,
+        conversation__owner=owner,
         role=Message.Role.USER,
         created_at__gte=timezone.now() - timedelta(minutes=1),
     ).count()
     if recent >= settings.CHAT_MESSAGES_PER_MINUTE:
         raise ChatRefused(
-            f"You can send {settings.CHAT_MESSAGES_PER_MINUTE} messages a minute. Wait a moment, then send again; "
-            "your text is still in the box.",
+            ngettext(
+                "You can send %(limit)d message a minute. Wait a moment, then send again; your text is still in "
+                "the box.",
+                "You can send %(limit)d messages a minute. Wait a moment, then send again; your text is still in "
+                "the box.",
+                settings.CHAT_MESSAGES_PER_MINUTE,
+            )
+            % {"limit": settings.CHAT_MESSAGES_PER_MINUTE},
             429,
         )
+    return text
+
+
+def _message_save(conversation: Conversation, text: str) -> Message:
     first = not conversation.messages.filter(role=Message.Role.USER).exists()
     message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
     if first and not conversation.title_set_by_user:
@@ -100,7 +131,7 @@ def reply_discard_last(*, conversation: Conversation) -> None:
     """Remove the answer to the last user message, so that it can be asked again (Regenerate, Retry)."""
     last_user = conversation.messages.filter(role=Message.Role.USER).last()
     if last_user is None:
-        raise ChatRefused("There is no message to answer yet.")
+        raise ChatRefused(gettext("There is no message to answer yet."))
     conversation.messages.filter(role=Message.Role.ASSISTANT, created_at__gte=last_user.created_at).exclude(
         status=Message.Status.STREAMING
     ).delete()
@@ -139,7 +170,7 @@ def reply_events(*, conversation: Conversation, user):
         writer.finish(Message.Status.INCOMPLETE if writer.text else Message.Status.FAILED, error=str(failure))
         yield "error", {"message": str(failure), "retry_after": failure.retry_after, **writer.summary()}
     except BaseException:
-        writer.finish(Message.Status.FAILED, error="The site failed while writing this answer.")
+        writer.finish(Message.Status.FAILED, error=gettext("The site failed while writing this answer."))
         raise
     else:
         yield "done", writer.summary()

@@ -4,7 +4,7 @@ from chat import views
 
 urlpatterns = [
     path("", views.chat_index, name="chat_index"),
-    path("new/", views.chat_new, name="chat_new"),
+    path("send/", views.chat_start, name="chat_start"),
     path("about-prediction/<int:prediction_pk>/", views.chat_about_prediction, name="chat_about_prediction"),
     path("<int:pk>/", views.chat_conversation, name="chat_conversation"),
     path("<int:pk>/rename/", views.chat_rename, name="chat_rename"),

@@ -1,5 +1,6 @@
-"""The chat page and its endpoints. Replies stream as server-sent events; without JavaScript the form still
-works: the reply is written in full, then the conversation page is shown again."""
+"""The chat page and its endpoints. /chat/ opens ready to type: the first message creates the conversation.
+Replies stream as server-sent events; without JavaScript the form still works: the reply is written in full,
+then the conversation page is shown again."""
 
 import json
 
@@ -8,6 +9,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
@@ -19,8 +23,8 @@ from classifier.selectors import prediction_get_for_owner
 @login_required
 @require_GET
 def chat_index(request):
-    latest = selectors.conversation_list_for_user(user=request.user).first()
-    return _chat_page(request, latest)
+    """A new conversation, ready to type; the conversations so far are listed beside it."""
+    return _chat_page(request, None)
 
 
 @login_required
@@ -31,17 +35,10 @@ def chat_conversation(request, pk):
 
 @login_required
 @require_POST
-def chat_new(request):
-    conversation = services.conversation_create(owner=request.user, model=request.POST.get("model"))
-    return redirect(conversation)
-
-
-@login_required
-@require_POST
 def chat_about_prediction(request, prediction_pk):
     prediction = prediction_get_for_owner(user=request.user, pk=prediction_pk)
     if prediction is None:
-        raise Http404("No such prediction.")
+        raise Http404(gettext("No such prediction."))
     return redirect(services.conversation_create(owner=request.user, prediction=prediction))
 
 
@@ -60,21 +57,36 @@ def chat_rename(request, pk):
 @require_POST
 def chat_delete(request, pk):
     services.conversation_delete(conversation=_own_conversation(request, pk))
-    messages.success(request, "Conversation deleted.")
+    messages.success(request, gettext("Conversation deleted."))
     return redirect("chat_index")
+
+
+@login_required
+@require_POST
+def chat_start(request):
+    """The first message, typed on /chat/: creates the conversation, then answers as chat_send does."""
+    content = request.POST.get("content", "")
+    if not chat_configured():
+        return _refused(request, None, gettext("Chat is not configured on this site."), 503, content)
+    try:
+        message = services.conversation_start(owner=request.user, content=content, model=request.POST.get("model"))
+    except services.ChatRefused as refusal:
+        return _refused(request, None, str(refusal), refusal.status, content)
+    return _reply(request, message.conversation, _accepted(message))
 
 
 @login_required
 @require_POST
 def chat_send(request, pk):
     conversation = _own_conversation(request, pk)
+    content = request.POST.get("content", "")
     if not chat_configured():
-        return _refused(request, conversation, "Chat is not configured on this site.", 503)
+        return _refused(request, conversation, gettext("Chat is not configured on this site."), 503, content)
     try:
-        message = services.message_submit(conversation=conversation, content=request.POST.get("content", ""))
+        message = services.message_submit(conversation=conversation, content=content)
     except services.ChatRefused as refusal:
-        return _refused(request, conversation, str(refusal), refusal.status)
-    return _reply(request, conversation, {"user_message": {"id": message.pk, "html": render_markdown(message.content)}})
+        return _refused(request, conversation, str(refusal), refusal.status, content)
+    return _reply(request, conversation, _accepted(message))
 
 
 @login_required
@@ -82,7 +94,7 @@ def chat_send(request, pk):
 def chat_regenerate(request, pk):
     conversation = _own_conversation(request, pk)
     if not chat_configured():
-        return _refused(request, conversation, "Chat is not configured on this site.", 503)
+        return _refused(request, conversation, gettext("Chat is not configured on this site."), 503)
     try:
         services.reply_discard_last(conversation=conversation)
     except services.ChatRefused as refusal:
@@ -95,12 +107,13 @@ def chat_regenerate(request, pk):
 def chat_stop(request, message_pk):
     message = selectors.message_get_for_owner(user=request.user, pk=message_pk)
     if message is None:
-        raise Http404("No such message.")
+        raise Http404(gettext("No such message."))
     services.message_stop(message=message)
     return HttpResponse(status=204)
 
 
-def _chat_page(request, conversation):
+def _chat_page(request, conversation, *, error="", draft="", status=200):
+    """The chat page: `conversation`, or a new one when None; `draft` goes back into the box after a refusal."""
     context = {
         "configured": chat_configured(),
         "conversations": selectors.conversation_list_for_user(user=request.user),
@@ -108,14 +121,16 @@ def _chat_page(request, conversation):
         "chat_messages": list(conversation.messages.all()) if conversation else [],
         "models": available_models(),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "error": error,
+        "draft": draft,
     }
-    return render(request, "chat/chat.html", context)
+    return render(request, "chat/chat.html", context, status=status)
 
 
 def _own_conversation(request, pk):
     conversation = selectors.conversation_get_for_owner(user=request.user, pk=pk)
     if conversation is None:
-        raise Http404("No such conversation.")
+        raise Http404(gettext("No such conversation."))
     return conversation
 
 
@@ -123,11 +138,26 @@ def _wants_events(request) -> bool:
     return "text/event-stream" in request.headers.get("Accept", "")
 
 
-def _refused(request, conversation, message, status):
+def _refused(request, conversation, message, status, draft=""):
+    """The reason, as JSON for the page's script, or the page again with the text still in the box."""
     if _wants_events(request):
         return JsonResponse({"error": message}, status=status)
-    messages.error(request, message)
-    return redirect(conversation)
+    return _chat_page(request, conversation, error=message, draft=draft, status=status)
+
+
+def _accepted(message) -> dict:
+    """The first event of a reply: the user's message as HTML, and the conversation it now belongs to."""
+    conversation = message.conversation
+    return {
+        "user_message": {"id": message.pk, "html": render_markdown(message.content)},
+        "conversation": {
+            "id": conversation.pk,
+            "title": conversation.title,
+            "url": conversation.get_absolute_url(),
+            "send_url": reverse("chat_send", args=[conversation.pk]),
+            "regenerate_url": reverse("chat_regenerate", args=[conversation.pk]),
+        },
+    }
 
 
 def _reply(request, conversation, first_event):
@@ -136,20 +166,24 @@ def _reply(request, conversation, first_event):
         for _ in events:  # no JavaScript: write the whole reply, then show the page again
             pass
         return redirect(conversation)
-    response = StreamingHttpResponse(_server_sent(first_event, events), content_type="text/event-stream")
+    stream = _server_sent(first_event, events, translation.get_language())
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx must pass each event on as it comes
     return response
 
 
-def _server_sent(first_event, events):
-    try:
-        if first_event:
-            yield _event("accepted", first_event)
-        for kind, data in events:
-            yield _event(kind, data)
-    finally:
-        events.close()  # the browser went away: save the reply as cut short and end the upstream request now
+def _server_sent(first_event, events, language):
+    """The events as text. The server reads this after the view has returned, so the request's language is set
+    again here, for the system prompt and the error messages."""
+    with translation.override(language):
+        try:
+            if first_event:
+                yield _event("accepted", first_event)
+            for kind, data in events:
+                yield _event(kind, data)
+        finally:
+            events.close()  # the browser went away: save the reply as cut short and end the upstream request now
 
 
 def _event(kind: str, data: dict) -> str:

@@ -3,9 +3,14 @@ import csv
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from classifier import services
+from classifier.class_names import class_name
+from classifier.formats import percent
 from classifier.models import ApiToken, ModelVersion, Prediction
 from mlcore.bundle import BundleError
 from mlcore.labels import CLASSES
@@ -56,9 +61,13 @@ CSV_COLUMNS = (
 
 
 class ConfidenceBandFilter(admin.SimpleListFilter):
-    title = "confidence"
+    title = _("confidence")
     parameter_name = "confidence"
-    BANDS = {"low": (0.0, 0.5, "under 50%"), "medium": (0.5, 0.9, "50% to 90%"), "high": (0.9, 1.01, "90% and over")}
+    BANDS = {
+        "low": (0.0, 0.5, _("under 50%")),
+        "medium": (0.5, 0.9, _("50% to 90%")),
+        "high": (0.9, 1.01, _("90% and over")),
+    }
 
     def lookups(self, request, model_admin):
         return [(key, label) for key, (_, _, label) in self.BANDS.items()]
@@ -71,11 +80,11 @@ class ConfidenceBandFilter(admin.SimpleListFilter):
 
 
 class FeedbackFilter(admin.SimpleListFilter):
-    title = "feedback"
+    title = _("feedback")
     parameter_name = "feedback"
 
     def lookups(self, request, model_admin):
-        return [("disputed", "disputed (owner says wrong)"), ("none", "no feedback")]
+        return [("disputed", _("disputed (owner says wrong)")), ("none", _("no feedback"))]
 
     def queryset(self, request, queryset):
         if self.value() == "disputed":
@@ -85,24 +94,32 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
+@admin.action(description=_("Confirm the predicted class"))
 def confirm_predictions(modeladmin, request, queryset):
     for prediction in queryset:
         services.prediction_confirm(prediction=prediction, reviewer=request.user)
-    modeladmin.message_user(request, f"Confirmed {len(queryset)} predictions.", messages.SUCCESS)
-
-
-confirm_predictions.short_description = "Confirm the predicted class"
+    count = len(queryset)
+    message = ngettext("Confirmed %(count)d prediction.", "Confirmed %(count)d predictions.", count)
+    modeladmin.message_user(request, message % {"count": count}, messages.SUCCESS)
 
 
 def correct_to(label):
     def action(modeladmin, request, queryset):
         for prediction in queryset:
             services.prediction_correct(prediction=prediction, reviewer=request.user, label=label)
-        modeladmin.message_user(request, f"Corrected {len(queryset)} predictions to {label}.", messages.SUCCESS)
+        count = len(queryset)
+        message = ngettext(
+            "Corrected %(count)d prediction to %(class)s.", "Corrected %(count)d predictions to %(class)s.", count
+        )
+        modeladmin.message_user(request, message % {"count": count, "class": class_name(label)}, messages.SUCCESS)
 
     action.__name__ = f"correct_to_{label}"
-    action.short_description = f"Correct to {label}"
+    action.short_description = lazy(correct_to_description, str)(label)  # in the language of the page showing it
     return action
+
+
+def correct_to_description(label):
+    return gettext("Correct to %(class)s") % {"class": class_name(label)}
 
 
 def export_csv(modeladmin, request, queryset):
@@ -116,7 +133,7 @@ def export_csv(modeladmin, request, queryset):
     return response
 
 
-export_csv.short_description = "Export as CSV"
+export_csv.short_description = _("Export as CSV")
 
 
 @admin.register(Prediction)
@@ -158,41 +175,42 @@ class PredictionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # predictions come from uploads, through the same service as the site and the API
 
-    @admin.display(description="image")
+    @admin.display(description=_("image"))
     def thumbnail(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
         return format_html('<img src="{}?size=thumbnail" alt="" class="prediction-thumbnail">', url)
 
-    @admin.display(description="confidence", ordering="confidence")
+    @admin.display(description=_("confidence"), ordering="confidence")
     def confidence_percent(self, prediction):
-        return f"{prediction.confidence:.1%}"
+        return percent(prediction.confidence)
 
-    @admin.display(description="image")
+    @admin.display(description=_("image"))
     def image_preview(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
         return format_html('<a href="{0}"><img src="{0}" alt="" class="prediction-preview"></a>', url)
 
-    @admin.display(description="what the network saw")
+    @admin.display(description=_("what the network saw"))
     def model_input_preview(self, prediction):
         url = reverse("prediction_model_input", args=[prediction.pk])
         return format_html('<img src="{}" alt="" width="128" class="prediction-model-input">', url)
 
-    @admin.display(description="probabilities")
+    @admin.display(description=_("probabilities"))
     def probability_bars(self, prediction):
         rows = format_html_join(
             "",
             '<tr><td>{}</td><td><meter min="0" max="1" value="{}"></meter></td><td>{}</td></tr>',
-            ((item["label"], item["probability"], f"{item['probability']:.1%}") for item in prediction.top_k),
+            (
+                (class_name(item["label"]), item["probability"], percent(item["probability"]))
+                for item in prediction.top_k
+            ),
         )
         return format_html("<table>{}</table>", rows)
 
 
+@admin.action(description=_("Revoke"))
 def revoke_tokens(modeladmin, request, queryset):
     for token in queryset:
         services.api_token_revoke(token=token)
-
-
-revoke_tokens.short_description = "Revoke"
 
 
 @admin.register(ApiToken)
@@ -208,18 +226,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False  # tokens are shown once when made: on the API tokens page or with `manage.py api_token`
 
 
-@admin.action(description="Activate (serve this version from now on)")
+@admin.action(description=_("Activate (serve this version from now on)"))
 def activate_version(modeladmin, request, queryset):
     if queryset.count() != 1:
-        modeladmin.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+        modeladmin.message_user(request, gettext("Select exactly one version to activate."), messages.ERROR)
         return
     version = queryset.get()
     try:
         services.model_version_activate(version=version)
     except (BundleError, OSError, ValueError) as error:
-        modeladmin.message_user(request, f"{version.name} cannot be served: {error}", messages.ERROR)
+        message = gettext("%(name)s cannot be served: %(error)s") % {"name": version.name, "error": error}
+        modeladmin.message_user(request, message, messages.ERROR)
         return
-    modeladmin.message_user(request, f"{version.name} is active: new predictions use it.", messages.SUCCESS)
+    message = gettext("%(name)s is active: new predictions use it.") % {"name": version.name}
+    modeladmin.message_user(request, message, messages.SUCCESS)
 
 
 @admin.register(ModelVersion)
@@ -232,10 +252,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # bundles are registered with `manage.py register_model PATH`
 
-    @admin.display(description="test accuracy")
+    @admin.display(description=_("test accuracy"))
     def test_accuracy_percent(self, version):
-        return f"{version.test_accuracy:.2%}" if version.test_accuracy is not None else "not measured"
+        return percent(version.test_accuracy, 2) if version.test_accuracy is not None else gettext("not measured")
 
-    @admin.display(description="parameters")
+    @admin.display(description=_("parameters"))
     def parameters(self, version):
         return version.metadata.get("parameters")

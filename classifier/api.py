@@ -1,10 +1,15 @@
-"""The JSON API, version 1: bearer-token authentication, JSON errors, the same services as the pages."""
+"""The JSON API, version 1: bearer-token authentication, JSON errors, the same services as the pages.
+
+It speaks English whatever the request's Accept-Language says: class names, verdicts and errors are words that
+scripts rely on.
+"""
 
 from functools import wraps
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 
 from classifier import selectors, services
@@ -38,6 +43,10 @@ def api_view(methods):
         @csrf_exempt
         @wraps(view)
         def wrapped(request, *args, **kwargs):
+            with translation.override("en"):
+                return authenticated(request, *args, **kwargs)
+
+        def authenticated(request, *args, **kwargs):
             if request.method not in methods:
                 return error(f"{request.method} is not allowed here.", 405, Allow=", ".join(methods))
             user = bearer_user(request)

@@ -3,6 +3,7 @@
 import io
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from mlcore.preprocessing import upright_rgb
@@ -27,7 +28,6 @@ ACCEPTED_FORMATS = {
 }
 Image.init()  # registers every plugin, so that `Image.open(formats=...)` can find each one
 OPENERS = [name for name in ACCEPTED_FORMATS if name in Image.OPEN]  # MPO files open through the JPEG opener
-ACCEPTED_NAMES = "JPEG, PNG, WebP, GIF, BMP" + (" or HEIC" if HEIF_FORMATS else "")
 ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
@@ -52,21 +52,32 @@ class InspectedImage:
 def inspect_image(data: bytes, *, max_pixels: int) -> InspectedImage:
     """Open `data` as one of the accepted formats and check its size, without decoding the pixels."""
     if not data:
-        raise ImageRejected("the file is empty")
+        raise ImageRejected(gettext("the file is empty"))
     try:
         image = Image.open(io.BytesIO(data), formats=OPENERS)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
-        raise ImageRejected(f"it is not a {ACCEPTED_NAMES} image") from None
+        raise ImageRejected(_not_an_accepted_image()) from None
     width, height = image.size
     if width * height > max_pixels:
         raise ImageRejected(
-            f"it has {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
-            f"the limit is {max_pixels / 1e6:.0f} megapixels"
+            gettext("it has %(width)dx%(height)d pixels (%(megapixels)s megapixels); the limit is %(limit)s megapixels")
+            % {
+                "width": width,
+                "height": height,
+                "megapixels": f"{width * height / 1e6:.0f}",
+                "limit": f"{max_pixels / 1e6:.0f}",
+            }
         )
     content_type, suffix = ACCEPTED_FORMATS[image.format]
     if _orientation(image) in ROTATED_ORIENTATIONS:
         width, height = height, width
     return InspectedImage(image, image.format, content_type, suffix, width, height)
+
+
+def _not_an_accepted_image() -> str:
+    if HEIF_FORMATS:
+        return gettext("it is not a JPEG, PNG, WebP, GIF, BMP or HEIC image")
+    return gettext("it is not a JPEG, PNG, WebP, GIF or BMP image")
 
 
 def without_location(data: bytes, image_format: str) -> bytes:

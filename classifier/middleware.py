@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.utils import translation
+from django.utils.translation import gettext
 
 
 class RequestSizeLimitMiddleware:
@@ -20,11 +22,13 @@ class RequestSizeLimitMiddleware:
 
 
 def request_too_large(request):
-    limit_mb = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
-    message = (
-        f"The upload is too large: at most {settings.MAX_UPLOAD_FILES} files of {limit_mb} MB each can be sent at once."
-    )
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": message}, status=413)
-    response = TemplateResponse(request, "error.html", {"title": "Upload too large", "message": message}, status=413)
-    return response.render()
+    """413 in the visitor's language (this runs before LocaleMiddleware); the API answers in English."""
+    language = "en" if request.path.startswith("/api/") else translation.get_language_from_request(request)
+    with translation.override(language):
+        message = gettext(
+            "The upload is too large: at most %(files)d files of %(megabytes)d MB each can be sent at once."
+        ) % {"files": settings.MAX_UPLOAD_FILES, "megabytes": settings.MAX_UPLOAD_BYTES // (1024 * 1024)}
+        if request.path.startswith("/api/"):
+            return JsonResponse({"error": message}, status=413)
+        context = {"title": gettext("Upload too large"), "message": message}
+        return TemplateResponse(request, "error.html", context, status=413).render()

@@ -6,10 +6,14 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from classifier.class_names import CLASS_NAMES, class_name
+from classifier.formats import percent
 from mlcore.labels import CLASSES
 
-LABEL_CHOICES = [(name, name) for name in CLASSES]
+LABEL_CHOICES = [(name, CLASS_NAMES[name]) for name in CLASSES]
 
 
 def prediction_image_path(instance, filename: str) -> str:
@@ -36,49 +40,68 @@ class PredictionQuerySet(models.QuerySet):
 
 class Prediction(models.Model):
     class ReviewStatus(models.TextChoices):
-        PENDING = "pending", "Not reviewed"
-        CONFIRMED = "confirmed", "Confirmed"
-        CORRECTED = "corrected", "Corrected"
+        PENDING = "pending", _("Not reviewed")
+        CONFIRMED = "confirmed", _("Confirmed")
+        CORRECTED = "corrected", _("Corrected")
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions")
-    image = models.FileField(upload_to=prediction_image_path, max_length=200)
-    original_name = models.CharField(max_length=255, help_text="The file name the client sent; never used as a path.")
-    content_type = models.CharField(max_length=50, help_text="Decided from the file's content, not its name.")
-    size_bytes = models.PositiveBigIntegerField()
-    sha256 = models.CharField("SHA-256", max_length=64, db_index=True, help_text="Of the bytes as uploaded.")
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    label = models.CharField(max_length=20, choices=LABEL_CHOICES, db_index=True)
-    confidence = models.FloatField()
-    probabilities = models.JSONField(help_text="Class name to probability, for all ten classes.")
-    model_input = models.BinaryField(help_text="The 32x32 image the network saw, as PNG.")
-    model_version = models.CharField(max_length=100, db_index=True)
-    inference_ms = models.FloatField(help_text="Decoding, preprocessing and the network, in milliseconds.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions", verbose_name=_("owner")
+    )
+    image = models.FileField(_("image"), upload_to=prediction_image_path, max_length=200)
+    original_name = models.CharField(
+        _("original name"), max_length=255, help_text=_("The file name the client sent; never used as a path.")
+    )
+    content_type = models.CharField(
+        _("content type"), max_length=50, help_text=_("Decided from the file's content, not its name.")
+    )
+    size_bytes = models.PositiveBigIntegerField(_("size in bytes"))
+    sha256 = models.CharField("SHA-256", max_length=64, db_index=True, help_text=_("Of the bytes as uploaded."))
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    label = models.CharField(_("class"), max_length=20, choices=LABEL_CHOICES, db_index=True)
+    confidence = models.FloatField(_("confidence"))
+    probabilities = models.JSONField(_("probabilities"), help_text=_("Class name to probability, for all ten classes."))
+    model_input = models.BinaryField(_("model input"), help_text=_("The 32x32 image the network saw, as PNG."))
+    model_version = models.CharField(_("model version"), max_length=100, db_index=True)
+    inference_ms = models.FloatField(
+        _("time taken (ms)"), help_text=_("Decoding, preprocessing and the network, in milliseconds.")
+    )
     none_of_the_classes = models.BooleanField(
-        default=False, db_index=True, help_text="The out-of-distribution score fell below the model's threshold."
+        _("none of the ten classes"),
+        default=False,
+        db_index=True,
+        help_text=_("The out-of-distribution score fell below the model's threshold."),
     )
     feedback_label = models.CharField(
+        _("feedback label"),
         max_length=20,
-        choices=[*LABEL_CHOICES, ("none", "none of these")],
+        choices=[*LABEL_CHOICES, ("none", _("none of these"))],
         blank=True,
-        help_text="What the owner says the photo really shows, when they disagree.",
+        help_text=_("What the owner says the photo really shows, when they disagree."),
     )
-    feedback_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    feedback_at = models.DateTimeField(_("feedback given at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     review_status = models.CharField(
-        max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, db_index=True
+        _("review status"), max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, db_index=True
     )
-    reviewed_label = models.CharField(max_length=20, choices=LABEL_CHOICES, blank=True)
+    reviewed_label = models.CharField(_("reviewed class"), max_length=20, choices=LABEL_CHOICES, blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
     )
-    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
 
     objects = PredictionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "-created_at"], name="prediction_owner_newest")]
+        verbose_name = _("prediction")
+        verbose_name_plural = _("predictions")
 
     def __str__(self):
         return f"{self.original_name}: {self.label} ({self.confidence:.0%})"
@@ -98,10 +121,14 @@ class Prediction(models.Model):
 
     @property
     def verdict(self) -> str:
-        """What the page says: the class, or that the photo fits none of them and which is closest."""
+        """What the page says: the class, or that the photo fits none of them and which is closest (in the active
+        language; the API answers in English)."""
         if self.none_of_the_classes:
-            return f"Not one of the ten classes (closest: {self.label}, {self.confidence:.0%})"
-        return self.label
+            return gettext("Not one of the ten classes (closest: %(class)s, %(confidence)s)") % {
+                "class": class_name(self.label),
+                "confidence": percent(self.confidence, 0),
+            }
+        return class_name(self.label)
 
     @property
     def megapixels(self) -> float:
@@ -116,19 +143,24 @@ class ApiTokenQuerySet(models.QuerySet):
 class ApiToken(models.Model):
     """A bearer token for the JSON API. Only its SHA-256 is stored; the token is shown once, when made."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    prefix = models.CharField(
+        _("prefix"), max_length=12, help_text=_("The token's first characters, to tell tokens apart.")
+    )
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self):
         return f"{self.prefix}… ({self.user})"
@@ -145,21 +177,25 @@ class ApiToken(models.Model):
 class ModelVersion(models.Model):
     """A model bundle the site can serve. Exactly one is active; switching takes effect without a restart."""
 
-    name = models.CharField(max_length=100, unique=True, help_text="The bundle's own name (its metadata).")
-    path = models.CharField(max_length=500, help_text="The bundle folder on the server.")
-    metadata = models.JSONField(help_text="The bundle's metadata.json when it was registered.")
-    is_active = models.BooleanField(default=False)
-    registered_at = models.DateTimeField(default=timezone.now)
-    activated_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(
+        _("name"), max_length=100, unique=True, help_text=_("The bundle's own name (its metadata).")
+    )
+    path = models.CharField(_("path"), max_length=500, help_text=_("The bundle folder on the server."))
+    metadata = models.JSONField(_("metadata"), help_text=_("The bundle's metadata.json when it was registered."))
+    is_active = models.BooleanField(_("active"), default=False)
+    registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-registered_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model")
         ]
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
 
     def __str__(self):
-        return self.name + (" (active)" if self.is_active else "")
+        return gettext("%(name)s (active)") % {"name": self.name} if self.is_active else self.name
 
     @property
     def test_accuracy(self):

@@ -15,8 +15,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from PIL import Image
 
+from classifier.class_names import class_name
 from classifier.images import ImageRejected, inspect_image, png_bytes, without_location
 from classifier.ml import classifier_for_version, forget_active_model, get_classifier
 from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
@@ -62,11 +64,10 @@ class UploadResult:
 def prediction_create_many(*, owner, files, oversize_names=()) -> UploadResult:
     """Classify and store each uploaded file; a bad file is reported and never stops the good ones."""
     result = UploadResult()
-    limit_mb = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
     for name in oversize_names:
-        result.rejections.append(Rejection(name, f"the file is larger than {limit_mb} MB", 413))
+        result.rejections.append(Rejection(name, _too_large(), 413))
     for upload in files:
-        name = upload.name or "(unnamed file)"
+        name = upload.name or gettext("(unnamed file)")
         try:
             result.predictions.append(prediction_create(owner=owner, upload=upload))
         except ImageRejected as error:
@@ -81,14 +82,14 @@ def prediction_create(*, owner, upload) -> Prediction:
     ClassifierUnavailable when the model cannot be loaded.
     """
     if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
-        raise ImageRejected(f"the file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB", 413)
+        raise ImageRejected(_too_large(), 413)
     data = upload.read()
     inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     classifier = get_classifier()
     try:
         result = classifier.classify([inspected.image])[0]
     except ImageError:
-        raise ImageRejected("the image is damaged or truncated and cannot be decoded") from None
+        raise ImageRejected(gettext("the image is damaged or truncated and cannot be decoded")) from None
     stored = without_location(data, inspected.format)
     prediction = Prediction(
         owner=owner,
@@ -116,6 +117,12 @@ def prediction_create(*, owner, upload) -> Prediction:
     return prediction
 
 
+def _too_large() -> str:
+    return gettext("the file is larger than %(megabytes)d MB") % {
+        "megabytes": settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+    }
+
+
 def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
     """Save the image under a generated name; on a full or failing disk remove any part written and say so."""
     storage = prediction.image.storage
@@ -126,7 +133,7 @@ def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
         logger.error("Could not store an upload as %s: %s", name, error)
         with contextlib.suppress(OSError):
             storage.delete(name)
-        message = "the server has no room to store it right now; nothing was saved, try again later"
+        message = gettext("the server has no room to store it right now; nothing was saved, try again later")
         raise ImageRejected(message, 507) from error
 
 
@@ -218,9 +225,12 @@ def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
     an empty label withdraws what they said."""
     choices = {value for value, _ in Prediction._meta.get_field("feedback_label").choices}
     if label and label not in choices:
-        raise ValueError(f'{label!r} is not one of the classes or "none"')
+        raise ValueError(gettext("“%(label)s” is not one of the classes or “none”.") % {"label": label})
     if label == prediction.label:
-        raise ValueError(f"{label!r} is what the model said; choose the class the photo really shows")
+        raise ValueError(
+            gettext("“%(label)s” is what the model said; choose the class the photo really shows.")
+            % {"label": class_name(label)}
+        )
     prediction.feedback_label = label
     prediction.feedback_at = timezone.now() if label else None
     prediction.save(update_fields=["feedback_label", "feedback_at"])

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.utils.translation import gettext
 
 
 class SizeLimitedUploadHandler(FileUploadHandler):
@@ -21,7 +22,7 @@ class SizeLimitedUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > settings.MAX_UPLOAD_BYTES:
-            self.request.oversize_uploads.append(self.file_name or "(unnamed file)")
+            self.request.oversize_uploads.append(self.file_name or gettext("(unnamed file)"))
             raise SkipFile()
         return raw_data
 

@@ -2,12 +2,14 @@
 
 import io
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -27,24 +29,26 @@ THUMBNAIL_SIZE = 256  # pixels on the longer side
 @require_http_methods(["GET", "POST"])
 def predict(request):
     if request.method == "GET":
-        return render(request, "classifier/predict.html", {"model": model_summary()})
+        return _predict_page(request)
     files = request.FILES.getlist("images")
     oversize = getattr(request, "oversize_uploads", [])
     if not files and not oversize:
-        context = {"model": model_summary(), "errors": ["Choose one or more images to classify."]}
-        return render(request, "classifier/predict.html", context, status=400)
+        return _predict_page(request, errors=[gettext("Choose one or more images to classify.")], status=400)
     try:
         result = services.prediction_create_many(owner=request.user, files=files, oversize_names=oversize)
     except ClassifierUnavailable:
-        return render(request, "classifier/predict.html", {"model": None}, status=503)
+        return _predict_page(request, model=None, status=503)
     if len(result.predictions) == 1 and not result.rejections:
         return redirect(result.predictions[0])
-    context = {
-        "model": model_summary(),
-        "predictions": result.predictions,
-        "errors": [rejection.message for rejection in result.rejections],
-    }
+    errors = [rejection.message for rejection in result.rejections]
     status = 200 if result.predictions else result.status
+    return _predict_page(request, predictions=result.predictions, errors=errors, status=status)
+
+
+def _predict_page(request, status=200, **context):
+    context.setdefault("model", model_summary())
+    context["max_upload_mb"] = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
+    context["max_megapixels"] = f"{settings.MAX_IMAGE_PIXELS / 1e6:g}"
     return render(request, "classifier/predict.html", context, status=status)
 
 
@@ -81,7 +85,7 @@ def prediction_delete(request, pk):
     if request.method == "GET":
         return render(request, "classifier/prediction_confirm_delete.html", {"prediction": prediction})
     services.prediction_delete(prediction=prediction)
-    messages.success(request, f"Deleted {prediction.original_name}.")
+    messages.success(request, gettext("Deleted %(name)s.") % {"name": prediction.original_name})
     return redirect("prediction_list")
 
 
@@ -121,7 +125,7 @@ def api_token_revoke(request, pk):
     if token is None:
         raise Http404("No such token.")
     services.api_token_revoke(token=token)
-    messages.success(request, f"Revoked the token {token.prefix}…")
+    messages.success(request, gettext("Revoked the token %(prefix)s…") % {"prefix": token.prefix})
     return redirect("api_tokens")
 
 
@@ -148,7 +152,7 @@ def prediction_heat_map(request, pk):
     prediction = _viewable_prediction(request, pk)
     cells = services.prediction_heat_map(prediction=prediction)
     if cells is None:
-        raise Http404("The model version that made this prediction is no longer available.")
+        raise Http404(gettext("The model version that made this prediction is no longer available."))
     overlay = heat_map_image(cells, (prediction.width, prediction.height))
     buffer = io.BytesIO()
     overlay.save(buffer, "PNG")
@@ -158,7 +162,7 @@ def prediction_heat_map(request, pk):
 def _viewable_prediction(request, pk):
     user = request.user if request.user.is_authenticated else bearer_user(request)
     if user is None:
-        raise PermissionDenied("Sign in to see uploaded images.")
+        raise PermissionDenied(gettext("Sign in to see uploaded images."))
     prediction = selectors.prediction_get_viewable(user=user, pk=pk)
     if prediction is None:
         raise Http404("No such prediction.")

@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+
+from classifier import formats
 
 WIDTH, HEIGHT = 520, 300
 LEFT, RIGHT, TOP, BOTTOM = 60, 16, 34, 46  # margins around the plot area, room for labels and the legend
@@ -107,7 +110,12 @@ def line_chart(
     description = "; ".join(
         f"{line.label}: " + ", ".join(y_format(value) for value in line.values if value is not None) for line in drawn
     )
-    plot = Plot(chart_id, title, f"{title} by {x_label.lower()}. {description}", x_range, (0.0, y_ticks[-1]))
+    summary = gettext("%(title)s by %(x_label)s. %(description)s") % {
+        "title": title,
+        "x_label": x_label.lower(),
+        "description": description,
+    }
+    plot = Plot(chart_id, title, summary, x_range, (0.0, y_ticks[-1]))
     plot.axes(
         x_ticks=integer_ticks(first, last),
         y_ticks=y_ticks,
@@ -144,15 +152,16 @@ def reliability_diagram(*, chart_id: str, title: str, bins: list[dict]) -> SafeS
     """Accuracy per confidence bin, its gap to the bin's mean confidence, and the diagonal of perfect
     calibration."""
     filled = [row for row in bins if row.get("count")]
-    description = "; ".join(
-        f"confidence {percent(row['lower'])} to {percent(row['upper'])}: {row['count']} images, "
-        f"mean confidence {percent(row['confidence'])}, accuracy {percent(row['accuracy'])}"
-        for row in filled
-    )
+    description = "; ".join(_bin_summary(row) for row in filled)
     plot = Plot(chart_id, title, f"{title}. {description}", (0.0, 1.0), (0.0, 1.0))
     ticks = [step / 5 for step in range(6)]
     plot.axes(
-        x_ticks=ticks, y_ticks=ticks, x_label="Confidence", y_label="Accuracy", x_format=percent, y_format=percent
+        x_ticks=ticks,
+        y_ticks=ticks,
+        x_label=gettext("Confidence"),
+        y_label=gettext("Accuracy"),
+        x_format=percent,
+        y_format=percent,
     )
     bars = ET.SubElement(plot.svg, "g", {"class": "bins"})
     for row in filled:
@@ -170,10 +179,7 @@ def reliability_diagram(*, chart_id: str, title: str, bins: list[dict]) -> SafeS
                 "fill-opacity": "0.75",
             },
         )
-        summary = (
-            f"{row['count']} images with confidence {percent(row['lower'])} to {percent(row['upper'])}: "
-            f"mean confidence {percent(row['confidence'])}, accuracy {percent(row['accuracy'])}"
-        )
+        summary = _bin_summary(row)
         ET.SubElement(bar, "title").text = summary
         low, high = sorted((row["accuracy"], row["confidence"]))
         gap = ET.SubElement(
@@ -194,12 +200,24 @@ def reliability_diagram(*, chart_id: str, title: str, bins: list[dict]) -> SafeS
     _line(plot.svg, plot.x(0.0), plot.y(0.0), plot.x(1.0), plot.y(1.0), VALIDATION_COLOUR, width=2, dashed=True)
     plot.legend(
         [
-            ("accuracy", TRAIN_COLOUR, False, "bar"),
-            ("gap to confidence", GAP_COLOUR, False, "bar"),
-            ("perfect calibration", VALIDATION_COLOUR, True, "line"),
+            (gettext("accuracy"), TRAIN_COLOUR, False, "bar"),
+            (gettext("gap to confidence"), GAP_COLOUR, False, "bar"),
+            (gettext("perfect calibration"), VALIDATION_COLOUR, True, "line"),
         ]
     )
     return plot.render()
+
+
+def _bin_summary(row: dict) -> str:
+    return gettext(
+        "%(count)s images with confidence %(lower)s to %(upper)s: mean confidence %(confidence)s, accuracy %(accuracy)s"
+    ) % {
+        "count": formats.whole(row["count"]),
+        "lower": percent(row["lower"]),
+        "upper": percent(row["upper"]),
+        "confidence": percent(row["confidence"]),
+        "accuracy": percent(row["accuracy"]),
+    }
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -219,7 +237,7 @@ def integer_ticks(first: int, last: int, count: int = 10) -> list[int]:
 
 
 def percent(value: float) -> str:
-    return f"{100 * value:.0f}%"
+    return formats.percent(value, 0)
 
 
 def _line(parent, x1, y1, x2, y2, colour, width=1, dashed=False):

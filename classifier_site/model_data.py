@@ -11,7 +11,11 @@ from pathlib import Path, PurePosixPath
 
 from django.http import Http404
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, ngettext, pgettext
 
+from classifier import formats
+from classifier.class_names import class_name
 from classifier.ml import active_bundle_path
 from classifier.models import ModelVersion
 from classifier_site import charts
@@ -49,7 +53,7 @@ def chosen_bundle(name: str | None) -> BundleChoice:
         return active_bundle()
     version = ModelVersion.objects.filter(name=name).first()
     if version is None:
-        raise Http404("There is no model version of that name.")
+        raise Http404(gettext("There is no model version of that name."))
     return BundleChoice(Path(version.path), version.name, version.is_active)
 
 
@@ -57,10 +61,10 @@ def example_image_path(*, version: str, file_name: str) -> Path:
     """A PNG in the `examples/` folder of a version's bundle; 404 for anything but a plain file name there."""
     folder = chosen_bundle(version).path / bundle.EXAMPLES_FOLDER
     if not PLAIN_PNG_NAME.fullmatch(file_name) or ".." in file_name:
-        raise Http404("No such example image.")
+        raise Http404(gettext("No such example image."))
     path = folder / file_name
     if not path.is_file() or path.resolve().parent != folder.resolve():
-        raise Http404("No such example image.")
+        raise Http404(gettext("No such example image."))
     return path
 
 
@@ -123,14 +127,14 @@ def headline(metadata: dict, evaluation: dict) -> dict:
     validation = metadata.get("validation") or {}
     return {
         "name": metadata.get("name", ""),
-        "created_at": metadata.get("created_at", ""),
+        "created_at": _datetime(metadata.get("created_at")),
         "description": metadata.get("architecture", ""),
         "test_accuracy": percent(accuracy_on_test(metadata, evaluation), 2),
         "test_images": count(evaluation.get("images", test.get("images"))),
         "test_log_loss": number(evaluation.get("log_loss", test.get("log_loss")), 4),
         "validation_accuracy": percent(validation.get("accuracy"), 2),
         "validation_images": count(validation.get("images")),
-        "tta": metadata.get("tta") or "none",
+        "tta": formats.test_time_augmentation(metadata.get("tta")),
         "evaluated_at": evaluation.get("evaluated_at", ""),
     }
 
@@ -169,7 +173,7 @@ def training_run(metadata: dict) -> dict:
         "validation_images": count(training.get("validation_images")),
         "reviewed_uploads": count(training.get("reviewed_uploads")),
         "epochs": training.get("epochs_completed"),
-        "planned_epochs": f"{config['epochs']:g}" if config.get("epochs") is not None else None,
+        "planned_epochs": formats.decimal_or_whole(config["epochs"]) if config.get("epochs") is not None else None,
         "best_epoch": training.get("best_epoch"),
         "interrupted": training.get("interrupted", False),
         "train_time": duration(training.get("train_seconds")),
@@ -178,7 +182,9 @@ def training_run(metadata: dict) -> dict:
             str(part)
             for part in (
                 hardware.get("cpu"),
-                f"{hardware['cpu_count']} cores" if hardware.get("cpu_count") else None,
+                ngettext("%(count)d core", "%(count)d cores", hardware["cpu_count"]) % {"count": hardware["cpu_count"]}
+                if hardware.get("cpu_count")
+                else None,
                 hardware.get("machine"),
                 hardware.get("system"),
             )
@@ -200,30 +206,31 @@ def training_charts(history: list) -> dict | None:
     def series(key, label, colour, dashed=False):
         return charts.Series(label, [record.get(key) for record in history], colour, dashed)
 
+    training, validation = pgettext("chart line", "training"), pgettext("chart line", "validation")
     return {
         "loss": charts.line_chart(
             chart_id="loss-chart",
-            title="Loss per epoch",
-            x_label="Epoch",
-            y_label="Loss",
+            title=gettext("Loss per epoch"),
+            x_label=gettext("Epoch"),
+            y_label=gettext("Loss"),
             x_values=epochs,
             series=[
-                series("train_loss", "training", charts.TRAIN_COLOUR),
-                series("val_loss", "validation", charts.VALIDATION_COLOUR, dashed=True),
+                series("train_loss", training, charts.TRAIN_COLOUR),
+                series("val_loss", validation, charts.VALIDATION_COLOUR, dashed=True),
             ],
-            y_format=lambda value: f"{value:.2f}",
+            y_format=lambda value: formats.decimal(value, 2),
         ),
         "accuracy": charts.line_chart(
             chart_id="accuracy-chart",
-            title="Accuracy per epoch",
-            x_label="Epoch",
-            y_label="Accuracy",
+            title=gettext("Accuracy per epoch"),
+            x_label=gettext("Epoch"),
+            y_label=gettext("Accuracy"),
             x_values=epochs,
             series=[
-                series("train_accuracy", "training", charts.TRAIN_COLOUR),
-                series("val_accuracy", "validation", charts.VALIDATION_COLOUR, dashed=True),
+                series("train_accuracy", training, charts.TRAIN_COLOUR),
+                series("val_accuracy", validation, charts.VALIDATION_COLOUR, dashed=True),
             ],
-            y_format=lambda value: f"{100 * value:.1f}%",
+            y_format=lambda value: formats.percent(value, 1),
             y_tick_format=charts.percent,
         ),
     }
@@ -259,11 +266,18 @@ def confusion_matrix(evaluation: dict) -> dict | None:
                     "count": cell,
                     "shade": math.ceil(math.sqrt(share) * (SHADES - 1)),
                     "correct": true_index == predicted_index,
-                    "title": f"{true_class} predicted as {predicted_class}: {cell} of {total} ({100 * share:.1f}%)",
+                    "title": gettext("%(true)s predicted as %(predicted)s: %(count)s of %(total)s (%(share)s)")
+                    % {
+                        "true": class_name(true_class),
+                        "predicted": class_name(predicted_class),
+                        "count": count(cell),
+                        "total": count(total),
+                        "share": percent(share),
+                    },
                 }
             )
         rows.append({"class": true_class, "cells": cells, "total": count(total)})
-    key = [{"shade": step, "up_to": f"{100 * (step / (SHADES - 1)) ** 2:.0f}%"} for step in range(SHADES)]
+    key = [{"shade": step, "up_to": percent((step / (SHADES - 1)) ** 2, 0)} for step in range(SHADES)]
     return {"classes": classes, "rows": rows, "key": key}
 
 
@@ -323,7 +337,7 @@ def calibration(metadata: dict, evaluation: dict) -> dict | None:
         "log_loss_after": number(fitted.get("log_loss_after"), 4),
         "ece": percent((measured or {}).get("ece"), 2),
         "diagram": charts.reliability_diagram(
-            chart_id="reliability-diagram", title="Reliability on the test images", bins=bins
+            chart_id="reliability-diagram", title=gettext("Reliability on the test images"), bins=bins
         )
         if bins
         else None,
@@ -344,7 +358,7 @@ def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
         "in_distribution_images": count(inside.get("images")),
         "in_distribution_source": inside.get("source"),
         "out_of_distribution_images": count(outside.get("images")),
-        "out_of_distribution_kinds": ", ".join(outside.get("kinds") or []),
+        "out_of_distribution_kinds": ", ".join(outside.get("kinds") or []),  # as the bundle names them
         "test_rate": percent(evaluation.get("none_of_the_classes_rate")),
     }
 
@@ -369,7 +383,7 @@ def real_photos(scores: dict | None) -> dict | None:
             for row in scores.get("per_class") or []
         ],
         "mistakes": scores.get("mistakes") or [],
-        "evaluated_at": scores.get("evaluated_at", ""),
+        "evaluated_at": _datetime(scores.get("evaluated_at")),
     }
 
 
@@ -384,35 +398,45 @@ def _thresholds(ood) -> str:
 
 
 def percent(value, digits: int = 1) -> str | None:
-    return None if value is None else f"{100 * value:.{digits}f}%"
+    return None if value is None else formats.percent(value, digits)
 
 
 def count(value) -> str | None:
-    return None if value is None else f"{value:,}"
+    return None if value is None else formats.whole(value)
 
 
 def number(value, digits: int) -> str | None:
-    return None if value is None else f"{value:.{digits}f}"
+    return None if value is None else formats.decimal(value, digits)
 
 
 def millions(value) -> str | None:
-    return None if value is None else f"{value / 1e6:,.1f} million"
+    return None if value is None else gettext("%(number)s million") % {"number": formats.decimal(value / 1e6, 1)}
 
 
 def duration(seconds) -> str | None:
     if seconds is None:
         return None
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return gettext("%(seconds)s s") % {"seconds": formats.decimal(seconds, 1)}
     minutes, rest = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"
+    if hours:
+        return gettext("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
+    return gettext("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": rest}
+
+
+def _datetime(text):
+    """The bundle's ISO time as a datetime, for the language's date format; the text itself if it is not one."""
+    try:
+        return parse_datetime(text or "") or text
+    except ValueError:
+        return text
 
 
 def _config_value(value) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value)
-    return "none" if value is None else str(value)
+    return pgettext("no value", "none") if value is None else str(value)
 
 
 # --- two versions side by side -------------------------------------------------------------------------------
@@ -420,13 +444,23 @@ def _config_value(value) -> str:
 
 # How each kind of figure is shown, and the difference of two of them: (value -> text, difference -> text).
 FIGURE_KINDS = {
-    "accuracy": (lambda value: percent(value, 2), lambda difference: f"{100 * difference:+.2f} points"),
-    "rate": (percent, lambda difference: f"{100 * difference:+.1f} points"),
-    "count": (count, lambda difference: f"{difference:+,}"),
-    "millions": (millions, lambda difference: f"{difference / 1e6:+,.1f} million"),
-    "duration": (duration, lambda difference: ("+" if difference >= 0 else "-") + duration(abs(difference))),
-    "number": (lambda value: number(value, 3), lambda difference: f"{difference:+.3f}"),
+    "accuracy": (lambda value: percent(value, 2), lambda difference: points(difference, 2)),
+    "rate": (percent, lambda difference: points(difference, 1)),
+    "count": (count, lambda difference: signed(difference, count)),
+    "millions": (millions, lambda difference: signed(difference, millions)),
+    "duration": (duration, lambda difference: signed(difference, duration)),
+    "number": (lambda value: number(value, 3), lambda difference: signed(difference, lambda value: number(value, 3))),
 }
+
+
+def signed(difference, show) -> str:
+    """A difference with its sign, e.g. "+1,024" or "-3 min 05 s"."""
+    return ("+" if difference >= 0 else "-") + show(abs(difference))
+
+
+def points(difference: float, digits: int) -> str:
+    """A difference of two shares in percentage points: "+0.35 points"."""
+    return gettext("%(number)s points") % {"number": signed(difference, lambda value: number(100 * value, digits))}
 
 
 def compare_models(first: BundleChoice, second: BundleChoice) -> dict:
@@ -447,8 +481,8 @@ def compare_models(first: BundleChoice, second: BundleChoice) -> dict:
         rows.append(
             {
                 "label": label,
-                "first": "not available" if values[0] is None else show(values[0]),
-                "second": "not available" if values[1] is None else show(values[1]),
+                "first": gettext("not available") if values[0] is None else show(values[0]),
+                "second": gettext("not available") if values[1] is None else show(values[1]),
                 "difference": "" if None in values else change(values[1] - values[0]),
             }
         )
@@ -473,18 +507,18 @@ def comparison_figures(classes: list[str]) -> list[tuple]:
         return read
 
     return [
-        ("Test accuracy", accuracy_on_test, "accuracy"),
-        ("Parameters", metadata_at("parameters"), "count"),
-        ("FLOPs per image", metadata_at("flops_per_image"), "millions"),
-        ("Epochs", metadata_at("training", "epochs_completed"), "count"),
-        ("Wall time", metadata_at("wall_seconds"), "duration"),
-        ("Calibration temperature", metadata_at("calibration", "temperature"), "number"),
-        ("“None of the ten”: energy threshold", metadata_at("ood", "thresholds", "energy"), "number"),
-        ("“None of the ten”: real images kept", metadata_at("ood", "true_positive_rate"), "rate"),
-        ("“None of the ten”: other images passed", metadata_at("ood", "false_positive_rate"), "rate"),
-        ("Real photos: accuracy", metadata_at("real_photos", "accuracy"), "accuracy"),
-        ("Real photos of other things called “none of the ten”", other_photos_flagged, "rate"),
-    ] + [(f"F1: {name}", f1_of(name), "rate") for name in classes]
+        (gettext("Test accuracy"), accuracy_on_test, "accuracy"),
+        (gettext("Parameters"), metadata_at("parameters"), "count"),
+        (gettext("FLOPs per image"), metadata_at("flops_per_image"), "millions"),
+        (gettext("Epochs"), metadata_at("training", "epochs_completed"), "count"),
+        (gettext("Wall time"), metadata_at("wall_seconds"), "duration"),
+        (gettext("Calibration temperature"), metadata_at("calibration", "temperature"), "number"),
+        (gettext("“None of the ten”: energy threshold"), metadata_at("ood", "thresholds", "energy"), "number"),
+        (gettext("“None of the ten”: real images kept"), metadata_at("ood", "true_positive_rate"), "rate"),
+        (gettext("“None of the ten”: other images passed"), metadata_at("ood", "false_positive_rate"), "rate"),
+        (gettext("Real photos: accuracy"), metadata_at("real_photos", "accuracy"), "accuracy"),
+        (gettext("Real photos of other things called “none of the ten”"), other_photos_flagged, "rate"),
+    ] + [(gettext("F1: %(class)s") % {"class": class_name(name)}, f1_of(name), "rate") for name in classes]
 
 
 def other_photos_flagged(metadata: dict, evaluation: dict) -> float | None:

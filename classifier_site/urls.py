@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from classifier_site import views
 
@@ -9,6 +10,9 @@ urlpatterns = [
     path("model/", views.model_data, name="model_data"),
     path("model/examples/<str:version>/<str:file_name>", views.model_example, name="model_example"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's language switcher
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),  # the page scripts' strings
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("chat/", include("chat.urls")),

@@ -1,4 +1,5 @@
-"""Pages about the site rather than one app: home, model data, sign-up, the health check and the 500 handler."""
+"""Pages about the site rather than one app: home, model data, sign-up, the icon, the health check and the 500
+handler."""
 
 import sys
 
@@ -9,6 +10,9 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import cache_control, never_cache
 
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
@@ -34,8 +38,19 @@ def model_example(request, version, file_name):
     return response
 
 
+@cache_control(public=True, max_age=86400)
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon of their own (the admin, a photo opened by itself,
+    the API's JSON); they get the site's icon instead of a 404."""
+    return redirect(static("img/favicon.svg"))
+
+
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=False, help_text="Optional; needed only to reset a forgotten password.")
+    email = forms.EmailField(
+        label=gettext_lazy("Email"),
+        required=False,
+        help_text=gettext_lazy("Optional; needed only to reset a forgotten password."),
+    )
 
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")
@@ -72,15 +87,19 @@ def healthz(request):
 
 def server_error(request):
     """The 500 handler: a database that does not answer is a 503 that passes by itself, anything else a 500;
-    never a stack trace. JSON under /api/."""
+    never a stack trace. JSON (in English, like the rest of the API) under /api/."""
     error = sys.exc_info()[1]
     database_down = isinstance(error, (OperationalError, InterfaceError))
     status = 503 if database_down else 500
-    if database_down:
-        message = "The site cannot reach its database right now. Please try again in a moment."
-    else:
-        message = "The site hit an error it did not expect. It has been logged; please try again in a moment."
-    if request.path.startswith("/api/"):
+    api = request.path.startswith("/api/")
+    with translation.override("en" if api else translation.get_language()):
+        if database_down:
+            message = gettext("The site cannot reach its database right now. Please try again in a moment.")
+        else:
+            message = gettext(
+                "The site hit an error it did not expect. It has been logged; please try again in a moment."
+            )
+    if api:
         response = JsonResponse({"error": message}, status=status)
     else:
         response = HttpResponse(render_to_string("500.html", {"message": message}), status=status)

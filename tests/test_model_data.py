@@ -302,10 +302,10 @@ def test_the_real_photo_scores_a_bundle_keeps_are_on_the_page(client, settings, 
     settings.MODEL_DIR = scored
     page = page_of(client)
     section = page[page.index('id="real-photos"') : page.index("</section>", page.index('id="real-photos"'))]
-    assert "92.0% of 25 answered correctly; 4.0% of them were wrongly called" in section
-    assert "75.0% of 8 were rightly called" in section
+    assert "92.0% of 25 answered correctly; 4.0% of them wrongly called" in section
+    assert "75.0% of 8 rightly called" in section
     assert '<th scope="row">bird</th><td class="number">10</td><td class="number">12</td>' in section
-    assert "a bird photo answered airplane" in section
+    assert "a photo of class “bird” answered “airplane”" in section
 
 
 def test_a_bundle_without_real_photo_scores_says_how_to_get_them(client, served):

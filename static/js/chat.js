@@ -1,5 +1,7 @@
 // Chat page: send with Enter, stream the answer in (server-sent events over fetch), Stop and Regenerate.
+// On /chat/ the first message creates the conversation: the page then takes its address and lists it.
 // Message HTML always comes from the server, which renders Markdown with any raw HTML escaped.
+// Words come from Django's JavaScript catalogue (gettext), loaded before this script.
 (function () {
   "use strict";
   const form = document.getElementById("chat-form");
@@ -10,6 +12,7 @@
   const stopButton = document.getElementById("stop");
   const regenerateButton = document.getElementById("regenerate");
   const errorLine = document.getElementById("chat-error");
+  const conversationList = document.getElementById("conversation-list");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   let streamingId = null;
   let controller = null;
@@ -41,6 +44,33 @@
     errorLine.hidden = !text;
   }
 
+  // The first message made a conversation: send the next ones to it, give the page its address, list it.
+  function adopt(conversation) {
+    if (!conversation || form.action.endsWith(conversation.send_url)) return;
+    form.action = conversation.send_url;
+    form.dataset.regenerateUrl = conversation.regenerate_url;
+    regenerateButton.setAttribute("formaction", conversation.regenerate_url);
+    const modelChoice = form.querySelector(".model-choice");
+    if (modelChoice) modelChoice.remove();
+    history.replaceState(null, "", conversation.url);
+    document.title = `${conversation.title} · ${document.title}`;
+    document.querySelector(".conversation h1").textContent = conversation.title;
+    const intro = document.getElementById("chat-intro");
+    if (intro) intro.remove();
+    const empty = document.getElementById("no-conversations");
+    if (empty) empty.remove();
+    const item = document.createElement("li");
+    item.className = "current";
+    const link = document.createElement("a");
+    link.href = conversation.url;
+    link.textContent = conversation.title;
+    link.setAttribute("aria-current", "page");
+    item.appendChild(link);
+    conversationList.prepend(item);
+    const newLink = document.querySelector(".conversations > a[aria-current]");
+    if (newLink) newLink.removeAttribute("aria-current");
+  }
+
   function busy(isBusy) {
     sendButton.disabled = isBusy;
     regenerateButton.disabled = isBusy;
@@ -61,7 +91,8 @@
         signal: controller.signal,
       });
       if (!response.ok || !response.headers.get("Content-Type").startsWith("text/event-stream")) {
-        const problem = await response.json().catch(() => ({ error: `The site answered ${response.status}.` }));
+        const fallback = interpolate(gettext("The site answered %(status)s."), { status: response.status }, true);
+        const problem = await response.json().catch(() => ({ error: fallback }));
         showError(problem.error);
         return;
       }
@@ -89,20 +120,22 @@
             if (data.html !== undefined) content.innerHTML = data.html;
             else content.appendChild(document.createTextNode(data.text));
           } else if (kind === "tool") {
-            note(answer, "Looking at your predictions…");
+            note(answer, gettext("Looking at your predictions…"));
           } else if (kind === "done" || kind === "error") {
             answer.querySelector(".content").innerHTML = data.html || "";
             answer.className = `message assistant ${data.status}`;
             const old = answer.querySelector(".note");
             if (old) old.remove();
-            if (kind === "error") note(answer, (data.status === "failed" ? "Failed: " : "Cut short: ") + data.message);
-            else if (data.status === "incomplete") note(answer, "Cut short");
+            if (kind === "error") {
+              const how = data.status === "failed" ? gettext("Failed: %(reason)s") : gettext("Cut short: %(reason)s");
+              note(answer, interpolate(how, { reason: data.message }, true));
+            } else if (data.status === "incomplete") note(answer, gettext("Cut short"));
           }
         }
       }
     } catch (error) {
-      if (answer && error.name === "AbortError") note(answer, "Cut short");
-      else showError("The connection to the site broke; your message is kept. Reload the page to see it.");
+      if (answer && error.name === "AbortError") note(answer, gettext("Cut short"));
+      else showError(gettext("The connection to the site broke; your message is kept. Reload the page to see it."));
     } finally {
       streamingId = null;
       controller = null;
@@ -122,6 +155,7 @@
     }
     if (!box.value.trim()) return;
     run(form.action, new FormData(form), (data) => {
+      adopt(data.conversation);
       bubble("user", data.user_message.html);
       box.value = "";
     });

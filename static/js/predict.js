@@ -1,4 +1,5 @@
 // Predict page: drop files anywhere on the page or paste an image, and they go into the "Images" input.
+// Words come from Django's JavaScript catalogue (gettext), loaded before this script.
 (function () {
   "use strict";
   const input = document.getElementById("id_images");
@@ -10,7 +11,9 @@
     list.replaceChildren();
     for (const file of input.files) {
       const item = document.createElement("li");
-      item.textContent = `${file.name || "pasted image"} (${Math.ceil(file.size / 1024)} KB)`;
+      const name = file.name || gettext("pasted image");
+      const size = Math.ceil(file.size / 1024).toLocaleString(document.documentElement.lang);
+      item.textContent = interpolate(gettext("%(name)s (%(size)s KB)"), { name: name, size: size }, true);
       list.appendChild(item);
     }
   }

@@ -11,7 +11,6 @@ from tests.chat.fake_openai import stream
 
 def test_a_streamed_answer_stop_and_a_reload_that_keeps_everything(page, user, fake_openai):
     log_in(page, "/accounts/login/?next=/chat/", user.username)
-    page.get_by_role("button", name="New conversation").click()
     fake_openai.then(
         stream("Cats", " are", " **small**", " felines."),
         stream(*[f"word{index} " for index in range(400)], delay=0.03),
@@ -43,7 +42,6 @@ def test_a_streamed_answer_stop_and_a_reload_that_keeps_everything(page, user, f
 
 def test_shift_enter_starts_a_new_line_instead_of_sending(page, user, fake_openai):
     log_in(page, "/accounts/login/?next=/chat/", user.username)
-    page.get_by_role("button", name="New conversation").click()
     box = page.get_by_label("Message")
     box.fill("first line")
     box.press("Shift+Enter")
@@ -56,7 +54,6 @@ def test_a_failure_is_shown_in_the_conversation_with_a_way_to_retry(page, user, 
     from tests.chat.fake_openai import status
 
     log_in(page, "/accounts/login/?next=/chat/", user.username)
-    page.get_by_role("button", name="New conversation").click()
     fake_openai.then(status(500, "boom"), stream("Second time lucky"))
     page.get_by_label("Message").fill("Hello?")
     page.get_by_role("button", name="Send").click()
@@ -64,3 +61,18 @@ def test_a_failure_is_shown_in_the_conversation_with_a_way_to_retry(page, user, 
     page.get_by_role("button", name="Regenerate").click()
     expect(page.locator(".message.assistant")).to_have_count(1)
     expect(page.locator(".message.assistant")).to_contain_text("Second time lucky")
+
+
+def test_new_conversation_opens_an_empty_box_and_keeps_the_old_one(page, user, fake_openai):
+    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    page.get_by_label("Message").fill("First chat")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_contain_text("You said: First chat")
+    page.get_by_role("link", name="New conversation").click()
+    expect(page).to_have_url(re.compile(r"/chat/$"))
+    expect(page.get_by_label("Message")).to_have_value("")
+    expect(page.get_by_label("Message")).to_be_focused()
+    expect(page.locator(".message")).to_have_count(0)
+    expect(
+        page.get_by_role("complementary", name="Conversations").get_by_role("link", name="First chat")
+    ).to_be_visible()

@@ -89,7 +89,7 @@ def test_a_new_user_classifies_two_photos_and_staff_corrects_one(page, new_conte
     admin.get_by_role("row").filter(has_text=names[0]).get_by_role("checkbox").check()
     admin.get_by_role("combobox", name=re.compile(r"^Action")).select_option(label=f"Correct to {new_label}")
     admin.get_by_role("button", name="Go").click()
-    expect(admin.get_by_text(f"Corrected 1 predictions to {new_label}.")).to_be_visible()
+    expect(admin.get_by_text(f"Corrected 1 prediction to {new_label}.")).to_be_visible()
 
     corrected.refresh_from_db()
     assert corrected.review_status == Prediction.ReviewStatus.CORRECTED

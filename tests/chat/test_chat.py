@@ -266,7 +266,8 @@ def test_conversations_are_listed_newest_first_renamed_and_deleted(owner_client,
     newer = conversation_create(owner=user)
     events_of(send(owner_client, older, "older one"))  # a message makes it the most recent
     page = owner_client.get("/chat/").content.decode()
-    assert page.index("older one") < page.index("New conversation</a>")
+    listed = page[page.index('id="conversation-list"') :]
+    assert listed.index("older one") < listed.index("New conversation</a>")
     owner_client.post(f"/chat/{newer.pk}/rename/", {"title": "  My   notes "})
     newer.refresh_from_db()
     assert newer.title == "My notes"
@@ -296,3 +297,62 @@ def test_staff_read_conversations_with_message_counts_and_token_usage(client, st
     assert "count me" in page
     assert "12 + 5" in page
     assert client.get(f"/admin/chat/conversation/{conversation.pk}/change/").status_code == 200
+
+
+def test_chat_opens_ready_to_type_and_the_first_message_creates_the_conversation(owner_client, user, fake_openai):
+    page = owner_client.get("/chat/").content.decode()
+    assert '<form method="post" action="/chat/send/" id="chat-form"' in page and "autofocus" in page
+    assert not Conversation.objects.exists()
+
+    fake_openai.then(stream("Hi there"))
+    events = events_of(owner_client.post("/chat/send/", {"content": "Hello from the start"}, **EVENTS))
+    conversation = Conversation.objects.get(owner=user)
+    accepted = events[0][1]
+    assert events[0][0] == "accepted" and events[-1][0] == "done"
+    assert accepted["conversation"] == {
+        "id": conversation.pk,
+        "title": "Hello from the start",
+        "url": f"/chat/{conversation.pk}/",
+        "send_url": f"/chat/{conversation.pk}/send/",
+        "regenerate_url": f"/chat/{conversation.pk}/regenerate/",
+    }
+    assert [(m.role, m.content) for m in conversation.messages.all()] == [
+        ("user", "Hello from the start"),
+        ("assistant", "Hi there"),
+    ]
+
+
+def test_without_javascript_the_first_message_creates_the_conversation_and_shows_it(owner_client, fake_openai):
+    fake_openai.then(stream("Answered"))
+    response = owner_client.post("/chat/send/", {"content": "no script here"})
+    conversation = Conversation.objects.get()
+    assert response.status_code == 302 and response["Location"] == conversation.get_absolute_url()
+    assert "Answered" in owner_client.get(response["Location"]).content.decode()
+
+
+def test_a_refused_first_message_creates_nothing_and_stays_in_the_box(owner_client, settings, fake_openai):
+    settings.CHAT_MAX_MESSAGE_CHARS = 10
+    refused = owner_client.post("/chat/send/", {"content": "far too long for the limit"}, **EVENTS)
+    assert refused.status_code == 400 and "at most 10 characters" in refused.json()["error"]
+    without_script = owner_client.post("/chat/send/", {"content": "far too long for the limit"})
+    page = without_script.content.decode()
+    assert without_script.status_code == 400 and "at most 10 characters; this one has 26." in page
+    assert ">far too long for the limit</textarea>" in page
+    assert not Conversation.objects.exists() and fake_openai.requests == []
+
+
+def test_a_refused_message_without_javascript_keeps_the_text(owner_client, conversation, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 0
+    response = owner_client.post(f"/chat/{conversation.pk}/send/", {"content": "keep me"})
+    assert response.status_code == 429
+    assert ">keep me</textarea>" in response.content.decode() and "your text is still in the box" in (
+        response.content.decode()
+    )
+
+
+def test_a_ukrainian_user_gets_a_ukrainian_system_prompt_and_errors(owner_client, fake_openai):
+    fake_openai.then(status(500, "boom"))
+    events = events_of(owner_client.post("/chat/send/", {"content": "Привіт"}, HTTP_ACCEPT_LANGUAGE="uk", **EVENTS))
+    system = fake_openai.requests[0]["messages"][0]["content"]
+    assert "Відповідай українською" in system and "кіт (cat)" in system
+    assert events[-1][0] == "error" and "внутрішня помилка (500)" in events[-1][1]["message"]

@@ -18,7 +18,7 @@ def test_home_page_shows_the_classes_and_the_models_own_figures(client, shipped_
         assert name in page
     assert shipped_metadata["name"] in page
     assert f"{100 * shipped_metadata['test']['accuracy']:.2f}%" in page
-    assert "10000 held-out test images" in page
+    assert "10,000 held-out test images" in page  # grouped as the language writes numbers
 
 
 def test_home_page_says_the_classifier_is_unavailable_when_the_bundle_is_missing(client, settings, tmp_path):
