@@ -13,9 +13,9 @@ def system_prompt(context: str = "") -> str:
     lines = [
         gettext("You are the assistant of a self-hosted image classifier web site."),
         gettext(
-            "Signed-in users upload photos; a small convolutional network (trained on CIFAR-10) answers which of ten "
-            "classes a photo shows, with probabilities: %(classes)s. It can only choose among these ten and sees each "
-            "photo as a 32x32-pixel image, so photos of anything else still get one of the ten labels."
+            "Signed-in users upload photos; a convolutional network trained on CIFAR-10 answers which of ten classes a "
+            "photo shows, with probabilities: %(classes)s. It can only choose among these ten; when a photo fits none "
+            "of them, the site answers “none of the ten classes” and names the closest."
         )
         % {"classes": class_list()},
         gettext("Users can see their history of predictions, and staff review and correct predictions."),

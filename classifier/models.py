@@ -61,7 +61,7 @@ class Prediction(models.Model):
     label = models.CharField(_("class"), max_length=20, choices=LABEL_CHOICES, db_index=True)
     confidence = models.FloatField(_("confidence"))
     probabilities = models.JSONField(_("probabilities"), help_text=_("Class name to probability, for all ten classes."))
-    model_input = models.BinaryField(_("model input"), help_text=_("The 32x32 image the network saw, as PNG."))
+    model_input = models.BinaryField(_("model input"), help_text=_("The image the network saw, at its input size, as PNG."))
     model_version = models.CharField(_("model version"), max_length=100, db_index=True)
     inference_ms = models.FloatField(
         _("time taken (ms)"), help_text=_("Decoding, preprocessing and the network, in milliseconds.")
@@ -129,6 +129,12 @@ class Prediction(models.Model):
                 "confidence": percent(self.confidence, 0),
             }
         return class_name(self.label)
+
+    @property
+    def model_input_side(self) -> int | None:
+        """The side in pixels of the square the network saw (read from the stored PNG's header)."""
+        data = bytes(self.model_input or b"")
+        return int.from_bytes(data[16:20], "big") if data.startswith(b"\x89PNG") and len(data) >= 24 else None
 
     @property
     def megapixels(self) -> float:

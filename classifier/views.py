@@ -103,7 +103,7 @@ def prediction_image(request, pk):
 
 @cache_control(private=True, max_age=3600)
 def prediction_model_input(request, pk):
-    """The 32x32 image the network saw."""
+    """The image the network saw, at its input size."""
     prediction = _viewable_prediction(request, pk)
     return _image_response(bytes(prediction.model_input), "image/png")
 
@@ -148,7 +148,7 @@ def _detail_page(request, prediction, errors=(), status=200):
 
 @cache_control(private=True, max_age=3600)
 def prediction_heat_map(request, pk):
-    """The heat map as a transparent overlay with the photo's aspect, made on demand from the stored 32x32 input."""
+    """The heat map as a transparent overlay with the photo's aspect, made on demand from the stored model input."""
     prediction = _viewable_prediction(request, pk)
     cells = services.prediction_heat_map(prediction=prediction)
     if cells is None:

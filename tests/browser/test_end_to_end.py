@@ -76,7 +76,7 @@ def test_a_new_user_classifies_two_photos_and_staff_corrects_one(page, new_conte
     table = page.get_by_role("table", name="Probability of each class")
     expect(table.get_by_role("row").first.get_by_role("rowheader")).to_have_text(corrected.label)
     expect(page.get_by_role("img", name=names[0])).to_have_js_property("naturalWidth", 32)
-    expect(page.get_by_role("img", name="the 32x32 image the network saw")).to_have_js_property("naturalWidth", 32)
+    expect(page.get_by_role("img", name="the image the network saw")).to_have_js_property("naturalWidth", 128)
     expect(page.get_by_text("What the network saw")).to_be_visible()
     expect(page.get_by_text("Model version")).to_be_visible()
 
