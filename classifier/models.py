@@ -61,7 +61,9 @@ class Prediction(models.Model):
     label = models.CharField(_("class"), max_length=20, choices=LABEL_CHOICES, db_index=True)
     confidence = models.FloatField(_("confidence"))
     probabilities = models.JSONField(_("probabilities"), help_text=_("Class name to probability, for all ten classes."))
-    model_input = models.BinaryField(_("model input"), help_text=_("The image the network saw, at its input size, as PNG."))
+    model_input = models.BinaryField(
+        _("model input"), help_text=_("The image the network saw, at its input size, as PNG.")
+    )
     model_version = models.CharField(_("model version"), max_length=100, db_index=True)
     inference_ms = models.FloatField(
         _("time taken (ms)"), help_text=_("Decoding, preprocessing and the network, in milliseconds.")

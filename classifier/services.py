@@ -238,8 +238,9 @@ def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
 
 
 def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.warning) -> Split | None:
-    """The uploads staff confirmed or corrected, as 32x32 images like the CIFAR ones training starts from with their reviewed
-    classes; None when there are none. A stored file that cannot be read is skipped and reported to `warn`."""
+    """The uploads staff confirmed or corrected, as 32x32 images like the CIFAR ones training starts from, with
+    their reviewed classes; None when there are none. A stored file that cannot be read is skipped and reported to
+    `warn`."""
     images, labels = [], []
     reviewed = Prediction.objects.reviewed_for_training().only("image", "label", "review_status", "reviewed_label")
     for prediction in reviewed.order_by("pk"):

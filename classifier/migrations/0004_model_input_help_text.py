@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0003_translatable_labels'),
+        ("classifier", "0003_translatable_labels"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='prediction',
-            name='model_input',
-            field=models.BinaryField(help_text='The image the network saw, at its input size, as PNG.', verbose_name='model input'),
+            model_name="prediction",
+            name="model_input",
+            field=models.BinaryField(
+                help_text="The image the network saw, at its input size, as PNG.", verbose_name="model input"
+            ),
         ),
     ]
