@@ -67,7 +67,7 @@ def write_json(path, name, data):
     partial.replace(file)
 
 
-def serving_model_bytes(model, features_layer: str, quantize: bool = True) -> bytes:
+def serving_model_bytes(model, features_layer: str, quantize: bool = True, representative=None) -> bytes:
     """Convert a Keras model to a LiteRT flat buffer with the weights frozen as constants.
 
     Freezing matters: with variables left as resources the converter keeps them as VAR_HANDLE ops, nothing is
@@ -75,6 +75,8 @@ def serving_model_bytes(model, features_layer: str, quantize: bool = True) -> by
     `quantize` stores the weights as int8 and lets XNNPACK quantise activations per call ("dynamic range"):
     measured here 0.61 ms instead of 2.41 ms an image on one thread, with validation accuracy unchanged
     (89.90% against 89.82% on 5,000 images).
+    With `representative` (a few uint8 input images), activations are quantised too, with ranges measured on those
+    images ("full integer"): EfficientNet-Lite0 at 128x128 then takes about half the time of dynamic range.
     """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -87,6 +89,9 @@ def serving_model_bytes(model, features_layer: str, quantize: bool = True) -> by
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize and representative is not None:
+        converter.representative_dataset = lambda: ([image[None].astype("float32")] for image in representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter.convert()
 
 
@@ -106,6 +111,7 @@ def write_bundle(
     head_layer: str | None = None,
     evaluation: dict | None = None,
     quantize: bool = True,
+    representative=None,
 ) -> Path:
     """Write the whole bundle into a sibling folder, then swap it in, so `out_dir` is never half written."""
     out_dir = Path(out_dir)
@@ -114,7 +120,7 @@ def write_bundle(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     model.save(staging / MODEL_FILE)
-    write_serving_files(staging, model, features_layer, quantize)
+    write_serving_files(staging, model, features_layer, quantize, representative)
     write_head_file(staging, model, head_layer)
     write_json(staging, METADATA_FILE, metadata)
     write_json(staging, HISTORY_FILE, history)
@@ -129,8 +135,8 @@ def write_bundle(
     return out_dir
 
 
-def write_serving_files(folder, model, features_layer: str, quantize: bool = True) -> None:
-    (Path(folder) / SERVING_FILE).write_bytes(serving_model_bytes(model, features_layer, quantize))
+def write_serving_files(folder, model, features_layer: str, quantize: bool = True, representative=None) -> None:
+    (Path(folder) / SERVING_FILE).write_bytes(serving_model_bytes(model, features_layer, quantize, representative))
 
 
 def write_head_file(folder, model, head_layer: str | None) -> None:

@@ -13,7 +13,9 @@ from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import CIFAR_SIZE
 
 RELIABILITY_BINS = 15
-KEEP_IN_DISTRIBUTION = 0.95  # the thresholds keep this share of real validation images as one of the ten
+# The thresholds keep this share of real validation images as one of the ten. Keeping 95% flags about 5% of any
+# CIFAR images by construction, the very edge of the "at most 5%" the site promises; 97% leaves a margin.
+KEEP_IN_DISTRIBUTION = 0.97
 FEATURE_MODEL_IMAGES = 10_000  # training images whose pooled features give the class means and covariance
 OOD_KINDS = (
     "uniform noise",

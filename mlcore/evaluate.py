@@ -189,9 +189,10 @@ def is_photo_folder(path) -> bool:
 
 
 def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
-    """Score real photos through the serving path the site uses (every photo decoded and resized straight to
-    the network's input): accuracy per class, and how often "none of the ten classes" is said for photos of
-    the ten classes (wrongly) and for photos of other things (rightly). Undecodable files are listed, not scored.
+    """Score real photos through the serving path the site uses (every photo decoded and preprocessed as an
+    upload is, by the bundle's own preprocessing): accuracy per class, and how often "none of the ten classes" is
+    said for photos of the ten classes (wrongly) and for photos of other things (rightly). Undecodable files are
+    listed, not scored.
     """
     from mlcore.bundle import utc_now
     from mlcore.inference import Classifier

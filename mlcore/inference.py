@@ -47,6 +47,7 @@ class Classifier:
         self.version = self.metadata.get("name", self.path.name)
         self.num_threads = num_threads
         self.image_size = int((self.metadata.get("input") or {}).get("shape", [CIFAR_SIZE])[0])
+        self.through = (self.metadata.get("preprocessing") or {}).get("through")
         serving = self.metadata.get("serving") or {}
         self.features_pooling = serving.get("features_pooling", "max")
         self.temperature = float((self.metadata.get("calibration") or {}).get("temperature", 1.0))
@@ -66,7 +67,7 @@ class Classifier:
         results = []
         for image in images:
             started = time.perf_counter()
-            pixels = to_model_input(image, self.image_size)
+            pixels = to_model_input(image, self.image_size, self.through)
             views, weights = tta_views(pixels[None], self.tta)
             logits, features = self._forward(np.concatenate(views))
             logits = _weighted(logits, views, weights)

@@ -1,9 +1,11 @@
 """The one preprocessing function: any photo in, the square RGB pixels a network takes out.
 
 Decoding the data set, serving and evaluation all call `to_model_input`, and training resizes the decoded
-32x32 CIFAR images to a network's input size with `resize_pixels`, the same resampling, so a photo is seen by the
-network as the training images were. A photo goes straight to the network's size (never through 32x32 first):
-a 128-pixel network sees the detail a photo has. The network itself normalises the pixel values.
+32x32 CIFAR images to a network's input size with `resize_pixels`, the same resampling. A network trained that
+way has only ever seen 32x32 detail spread over its input, so a photo is reduced to 32x32 first (`through`) and
+then enlarged to the input size: it reaches the network exactly as a training image did. Measured on real photos
+(README): straight to 128x128, 93.0% right and a third wrongly called "none of the ten"; through 32x32, 97.4%
+and 4.3%. The network itself normalises the pixel values.
 """
 
 import io
@@ -39,8 +41,10 @@ def open_image(source) -> Image.Image:
         raise ImageError(f"not a readable image: {error}") from error
 
 
-def preprocessing_description(size: int) -> dict:
-    """What `to_model_input(source, size)` does, for a bundle's metadata and the Model data page."""
+def preprocessing_description(size: int, through: int | None = None) -> dict:
+    """What `to_model_input(source, size, through)` does, for a bundle's metadata and the Model data page."""
+    through = through if through and through < size else None
+    resizes = [f"Lanczos resize to {through}x{through}"] if through else []
     return {
         "steps": [
             "first frame of animated images",
@@ -48,20 +52,26 @@ def preprocessing_description(size: int) -> dict:
             "transparency flattened onto grey (128, 128, 128)",
             "converted to 8-bit RGB",
             "centre square crop",
+            *resizes,
             f"Lanczos resize to {size}x{size}",
         ],
         "input": f"uint8 RGB, {size}x{size}, values 0-255 (the network normalises them)",
         "image_size": size,
+        "through": through,
         "crop": "centre_square",
         "resample": "lanczos",
         "background": list(BACKGROUND),
     }
 
 
-def to_model_input(source, size: int = CIFAR_SIZE) -> np.ndarray:
-    """Return the (size, size, 3) uint8 array a network of that input size takes for this image."""
-    image = upright_rgb(source, DRAFT_FACTOR * size)
+def to_model_input(source, size: int = CIFAR_SIZE, through: int | None = None) -> np.ndarray:
+    """Return the (size, size, 3) uint8 array a network of that input size takes for this image; with `through`,
+    the image is reduced to through x through first (the detail its training images had), then enlarged."""
+    through = through if through and through < size else None
+    image = upright_rgb(source, DRAFT_FACTOR * (through or size))
     try:
+        if through:
+            return resize_pixels(_resize(image, through)[None], size)[0]
         return _resize(image, size)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError(f"the image could not be decoded: {error}") from error

@@ -18,13 +18,14 @@ from mlcore.data import Dataset, Split, train_validation_split
 from mlcore.evaluate import classification_report, evaluate_bundle, predict_logits, softmax
 from mlcore.fitting import flops_per_image, layer_table, minutes
 from mlcore.labels import CLASSES
-from mlcore.preprocessing import preprocessing_description
+from mlcore.preprocessing import CIFAR_SIZE, preprocessing_description, resize_pixels
 
 # oneDNN is off by default on AMD CPUs; on for both makes training about 2.2x faster. Set before TF loads.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXAMPLES_PER_PAIR = 4  # test images saved in the bundle for each of the most confused class pairs
+REPRESENTATIVE_IMAGES = 200  # training images whose activation ranges set a full-integer model's quantisation
 
 
 def train(
@@ -72,7 +73,7 @@ def train(
         "classes": list(CLASSES),
         "input": {"shape": [size, size, 3], "dtype": "float32", "range": [0, 255], "layout": "NHWC RGB"},
         "output": "logits",
-        "preprocessing": preprocessing_description(size),
+        "preprocessing": preprocessing_description(size, through=CIFAR_SIZE),
         "tta": recipe.tta,
         "heat_maps": architecture.HEAT_MAPS,
         "parameters": int(model.count_params()),
@@ -111,6 +112,7 @@ def train(
         features_layer=architecture.FEATURES_LAYER,
         head_layer=architecture.HEAD_LAYER,
         quantize=recipe.quantize_serving,
+        representative=_representative_images(architecture, train_split, size),
     )
     if len(val_split):
         progress("Calibrating on the validation split: temperature and the none-of-the-ten threshold ...")
@@ -129,15 +131,30 @@ def train(
     return metadata
 
 
+def _representative_images(architecture, train_split: Split, size: int):
+    """Training images at the input size, for measuring the activation ranges of a full-integer serving model."""
+    if not architecture.QUANTIZED_ACTIVATIONS:
+        return None
+    return resize_pixels(train_split.images[:REPRESENTATIVE_IMAGES], size)
+
+
 def _serving_description(architecture, recipe) -> dict:
     return {
         "file": bundle.SERVING_FILE,
         "runtime": "LiteRT (XNNPACK)",
-        "weights": "int8, activations quantised per call" if recipe.quantize_serving else "float32",
+        "weights": _quantisation(architecture, recipe.quantize_serving),
         "tta": recipe.tta,
         "outputs": ["logits", f"feature maps of {architecture.FEATURES_LAYER}"],
         "features_pooling": architecture.FEATURES_POOLING,
     }
+
+
+def _quantisation(architecture, quantize: bool) -> str:
+    if not quantize:
+        return "float32"
+    if architecture.QUANTIZED_ACTIVATIONS:
+        return f"int8 weights and activations (ranges from {REPRESENTATIVE_IMAGES} training images)"
+    return "int8, activations quantised per call"
 
 
 def _headline(report):
@@ -146,23 +163,30 @@ def _headline(report):
     return {key: report[key] for key in ("images", "accuracy", "log_loss")} | {"tta": report.get("tta")}
 
 
-def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print) -> dict:
+def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print, tta: str | None = None) -> dict:
     """Bring a bundle written by an earlier version up to date without retraining: re-export the serving model
     (with the feature maps for heat maps) from its Keras model, calibrate it on its own validation split (the
-    seed and fraction it was trained with) and score the test split again. Returns the new metadata."""
+    seed and fraction it was trained with) and score the test split again; with `tta`, serve with that test-time
+    augmentation from now on (calibrated and scored with it). Returns the new metadata."""
     import keras
 
     metadata = bundle.read_metadata(bundle_dir)
+    if tta:
+        metadata["tta"] = tta
+        metadata["serving"] = metadata.get("serving", {}) | {"tta": tta}
+        bundle.write_json(bundle_dir, bundle.METADATA_FILE, metadata)
     config = metadata["training"]["config"]
     architecture = get_architecture(metadata.get("architecture_name", config.get("architecture", "airbench")))
     model = keras.models.load_model(Path(bundle_dir) / bundle.MODEL_FILE)
     progress("Re-exporting the serving model with its feature maps ...")
-    bundle.write_serving_files(
-        bundle_dir, model, architecture.FEATURES_LAYER, quantize=config.get("quantize_serving", True)
-    )
+    size = int(model.input_shape[1])
+    train_split, val_split = train_validation_split(dataset.train, config["val_fraction"], config["seed"])
+    quantize = config.get("quantize_serving", True)
+    representative = _representative_images(architecture, train_split, size)
+    bundle.write_serving_files(bundle_dir, model, architecture.FEATURES_LAYER, quantize, representative)
     bundle.write_head_file(bundle_dir, model, architecture.HEAD_LAYER)
     metadata["heat_maps"] = architecture.HEAT_MAPS
-    train_split, val_split = train_validation_split(dataset.train, config["val_fraction"], config["seed"])
+    metadata["preprocessing"] = preprocessing_description(size, through=CIFAR_SIZE)
     progress(f"Calibrating on the {len(val_split)} validation images ...")
     metadata |= calibrate_bundle(bundle_dir, val_split, train_split)
     bundle.write_json(bundle_dir, bundle.METADATA_FILE, metadata)
@@ -171,6 +195,7 @@ def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print) -> dict:
     metadata["test"] = _headline(evaluation)
     metadata["architecture_name"] = architecture.NAME
     metadata["serving"] = metadata.get("serving", {}) | {
+        "weights": _quantisation(architecture, quantize),
         "outputs": ["logits", f"feature maps of {architecture.FEATURES_LAYER}"],
         "features_pooling": architecture.FEATURES_POOLING,
     }

@@ -3,7 +3,8 @@
 Each family's module gives the same few things: NAME, DESCRIPTION, a `Recipe` dataclass (its default training
 recipe, with `image_size`, `tta`, `seed`, `val_fraction`, `limit`, `epochs`, `batch_size` and
 `quantize_serving`), `make_model`, `fit`, FEATURES_LAYER / FEATURES_POOLING (the last feature maps the
-serving model also returns, and how the head pools them), and HEAT_MAPS / HEAD_LAYER (the heat-map method that
+serving model also returns, and how the head pools them), QUANTIZED_ACTIVATIONS (a full-integer serving
+model, or int8 weights alone), and HEAT_MAPS / HEAD_LAYER (the heat-map method that
 localises best for it, and the linear head that class activation maps need, if any).
 """
 

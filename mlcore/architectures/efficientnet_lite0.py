@@ -32,6 +32,7 @@ DESCRIPTION = (
 FEATURES_LAYER = "head_relu"  # the last feature maps: 1280 channels, average-pooled into the classifier
 FEATURES_POOLING = "mean"
 HEAD_LAYER = "classifier"  # one linear layer on the averaged feature maps: class activation maps are exact
+QUANTIZED_ACTIVATIONS = True  # full-integer serving model: half the time of int8 weights alone at 128x128
 HEAT_MAPS = "cam"  # localises better than occlusion for this network (bench/bench_heat_maps.py, README)
 ACTIVATION_BATCH = 128  # images per forward pass when caching the frozen blocks' activations
 
@@ -54,7 +55,9 @@ class Recipe:
     seed: int = 0
     val_fraction: float = 0.04  # share of the training split held out for model selection
     limit: int | None = None  # images per class, for quick runs
-    tta: str = "none"  # test-time augmentation for evaluation and serving (none, flip, flip_translate)
+    # Test-time augmentation for evaluation and serving (none, flip, flip_translate). Flip: +0.95 points on the
+    # validation split, and one photo still takes under 10 ms on one core with the full-integer model.
+    tta: str = "flip"
     quantize_serving: bool = True  # int8 weights in the serving model (see bundle.serving_model_bytes)
 
     def as_dict(self) -> dict:
@@ -270,7 +273,7 @@ def frozen_activations(trunk, images: np.ndarray, image_size: int, mirrored: boo
             batch = batch[:, :, ::-1, :]
         pixels = resize_pixels(batch, image_size).astype(np.float32)
         chunks.append(forward(tf.constant(pixels)).numpy().astype(np.float16))
-    return np.concatenate(chunks)
+    return np.concatenate(chunks) if chunks else np.zeros((0, *trunk.output.shape[1:]), dtype=np.float16)
 
 
 def augmented_batch(activations, mirrored, index, translate, rng) -> np.ndarray:

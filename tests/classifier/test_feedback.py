@@ -12,6 +12,7 @@ from PIL import Image
 from classifier.models import Prediction
 from classifier.services import prediction_confirm, prediction_correct, reviewed_uploads_as_training_data
 from mlcore.labels import CLASSES
+from mlcore.preprocessing import resize_pixels
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, write_image_archive
 
@@ -156,9 +157,10 @@ def test_reviewed_uploads_become_training_images_with_their_reviewed_labels(revi
     assert data.images.shape == (2, 32, 32, 3) and data.images.dtype == np.uint8
     assert data.labels.dtype == np.int64
     assert [CLASSES[index] for index in data.labels] == [confirmed.label, reviewed["corrected_to"]]
-    # the very pixels the network saw when it classified the upload
-    assert np.array_equal(data.images[0], _model_input(confirmed))
-    assert np.array_equal(data.images[1], _model_input(corrected))
+    # the 32x32 images that, enlarged as training enlarges them, are the very pixels the network saw
+    size = _model_input(confirmed).shape[0]
+    assert np.array_equal(resize_pixels(data.images[:1], size)[0], _model_input(confirmed))
+    assert np.array_equal(resize_pixels(data.images[1:], size)[0], _model_input(corrected))
 
 
 def test_no_reviewed_uploads_is_none(user):

@@ -42,7 +42,7 @@ def test_a_stored_prediction_has_every_field_the_page_and_api_show(user, media_r
     assert set(prediction.probabilities) == {item["label"] for item in prediction.top_k}
     assert prediction.label == prediction.top_k[0]["label"]
     assert prediction.confidence == pytest.approx(prediction.top_k[0]["probability"])
-    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (32, 32)
+    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (128, 128)
     assert prediction.model_version and prediction.inference_ms > 0
     assert (media_root / prediction.image.name).read_bytes() == data  # no location data: stored unchanged
     assert prediction.image.name.endswith(".png")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mlcore.calibration import (
+    KEEP_IN_DISTRIBUTION,
     choose_thresholds,
     energy,
     feature_closeness,
@@ -34,12 +35,12 @@ def test_reliability_of_honest_probabilities_is_close_to_zero_error():
     assert overconfident["ece"] > 0.1
 
 
-def test_the_thresholds_keep_95_percent_of_real_images_and_report_what_passes_of_the_rest():
+def test_the_thresholds_keep_the_chosen_share_of_real_images_and_report_what_passes_of_the_rest():
     rng = np.random.default_rng(2)
     inside = {"energy": rng.normal(5, 1, 4000), "features": rng.normal(-10, 2, 4000)}
     outside = {"energy": rng.normal(2, 1, 1000), "features": rng.normal(-30, 5, 1000)}
     choice = choose_thresholds(inside, outside)
-    assert choice["true_positive_rate"] == pytest.approx(0.95, abs=0.01)
+    assert choice["true_positive_rate"] == pytest.approx(KEEP_IN_DISTRIBUTION, abs=0.01)
     kept = (outside["energy"] >= choice["thresholds"]["energy"]) & (
         outside["features"] >= choice["thresholds"]["features"]
     )

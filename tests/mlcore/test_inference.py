@@ -49,7 +49,7 @@ def test_a_prediction_carries_all_ten_probabilities_highest_first(classifier):
     top = prediction.top_k
     assert [item["probability"] for item in top] == sorted(prediction.probabilities.values(), reverse=True)
     assert top[0]["label"] == prediction.label and top[0]["probability"] == prediction.confidence
-    assert prediction.pixels.shape == (32, 32, 3) and prediction.pixels.dtype == np.uint8
+    assert prediction.pixels.shape == (128, 128, 3) and prediction.pixels.dtype == np.uint8
 
 
 def test_bytes_pil_images_and_paths_give_the_same_answer(classifier, tmp_path):

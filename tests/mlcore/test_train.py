@@ -83,7 +83,7 @@ def test_serving_conversion_agrees_with_the_keras_model(tiny_bundle):
     model = keras.saving.load_model(out / "model.keras")
     pixels = np.random.default_rng(3).integers(0, 256, size=(16, 32, 32, 3)).astype(np.float32)
     keras_logits = model.predict(pixels, verbose=0)
-    float32_logits = _litert_logits(bundle.serving_model_bytes(model, quantize=False), pixels)
+    float32_logits = _litert_logits(bundle.serving_model_bytes(model, "group3_gelu2", quantize=False), pixels)
     np.testing.assert_allclose(float32_logits, keras_logits, atol=1e-4, rtol=0)
     # The shipped serving file has int8 weights: close to Keras, not equal.
     served = softmax(Classifier(out)._logits(pixels))
