@@ -1,6 +1,7 @@
 """What every architecture's training loop shares: the result it hands back, the per-epoch record and the
 progress line, and a compiled inference pass for scoring the validation split."""
 
+import time
 from dataclasses import dataclass
 
 from mlcore.evaluate import classification_report, predict_logits, softmax
@@ -15,6 +16,29 @@ class FitResult:
     steps: int
     interrupted: bool
     logits_fn: object  # uint8 NHWC batch in the network's input size -> logits, on `model`
+
+
+class EpochLog:
+    """The history of a run: each finished epoch's record (with its times), the best epoch by validation accuracy
+    with a copy of `model`'s weights at that point, and a progress line per epoch."""
+
+    def __init__(self, model, epochs: int, progress, started: float):
+        self.model, self.epochs, self.progress, self.started = model, epochs, progress, started
+        self.history, self.best = [], None
+
+    def finish(self, record: dict, epoch_started: float, remaining_seconds: float) -> None:
+        record["seconds"] = round(time.monotonic() - epoch_started, 1)
+        record["elapsed_seconds"] = round(time.monotonic() - self.started, 1)
+        self.history.append(record)
+        if self.best is None or record["val_accuracy"] >= self.best[0]["val_accuracy"]:
+            self.best = (record, self.model.get_weights())
+        self.progress(format_epoch(record, self.epochs, remaining_seconds))
+
+    def interrupted(self) -> None:
+        """After Ctrl-C: go on with the best epoch so far, or stop if no epoch finished."""
+        self.progress("Interrupted: writing the bundle from the best epoch so far.")
+        if self.best is None:
+            raise KeyboardInterrupt
 
 
 def logits_function(network):

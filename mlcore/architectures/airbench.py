@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from mlcore.fitting import FitResult, epoch_record, format_epoch, logits_function
+from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function
 from mlcore.labels import CLASSES, NUM_CLASSES
 
 NAME = "airbench"
@@ -364,7 +364,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
         f"{epochs} epochs of {steps_per_epoch} steps of {batch_size} images."
     )
     augmented = AugmentedEpochs(train_split.images, recipe.translate, rng, recipe.cutout)
-    history, best = [], None
+    log = EpochLog(model, epochs, progress, started)
     interrupted = False
     step = 0
     try:
@@ -388,18 +388,10 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
                 if lookahead is not None:
                     lookahead.after_step(step)
             record = epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, score_validation())
-            record["seconds"] = round(time.monotonic() - epoch_started, 1)
-            record["elapsed_seconds"] = round(time.monotonic() - started, 1)
-            history.append(record)
-            if best is None or record["val_accuracy"] >= best[0]["val_accuracy"]:
-                best = (record, model.get_weights())
-            remaining = (time.monotonic() - started) / step * (total_steps - step)
-            progress(format_epoch(record, epochs, remaining))
+            log.finish(record, epoch_started, (time.monotonic() - started) / step * (total_steps - step))
     except KeyboardInterrupt:
         interrupted = True
-        progress("Interrupted: writing the bundle from the best epoch so far.")
-        if best is None:
-            raise
-    best_record, best_weights = best
+        log.interrupted()
+    best_record, best_weights = log.best
     float32_model.set_weights(best_weights)
-    return FitResult(float32_model, recipe, history, best_record, step, interrupted, validation_logits)
+    return FitResult(float32_model, recipe, log.history, best_record, step, interrupted, validation_logits)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from mlcore.data import Split
-from mlcore.fitting import FitResult, epoch_record, format_epoch, logits_function
+from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function
 from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import resize_pixels
 
@@ -349,7 +349,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
         f"Training blocks {recipe.frozen_blocks}-15 and the head on {len(train_split)} images, validating on "
         f"{len(val_split)}; {epochs} epochs of {steps_per_epoch} steps of {batch_size} images."
     )
-    history, best = [], None
+    log = EpochLog(model, epochs, progress, started)
     interrupted = False
     step = 0
     training_started = time.monotonic()
@@ -369,25 +369,17 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
                 seen += len(index)
                 step += 1
             record = epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_activations, top_logits)
-            record["seconds"] = round(time.monotonic() - epoch_started, 1)
-            record["elapsed_seconds"] = round(time.monotonic() - started, 1)
-            history.append(record)
-            if best is None or record["val_accuracy"] >= best[0]["val_accuracy"]:
-                best = (record, model.get_weights())
-            remaining = (time.monotonic() - training_started) / step * (total_steps - step)
-            progress(format_epoch(record, epochs, remaining))
+            log.finish(record, epoch_started, (time.monotonic() - training_started) / step * (total_steps - step))
     except KeyboardInterrupt:
         interrupted = True
-        progress("Interrupted: writing the bundle from the best epoch so far.")
-        if best is None:
-            raise
-    best_record, best_weights = best
+        log.interrupted()
+    best_record, best_weights = log.best
     model.set_weights(best_weights)
     full_logits = logits_function(model)
     return FitResult(
         model,
         recipe,
-        history,
+        log.history,
         best_record,
         step,
         interrupted,
