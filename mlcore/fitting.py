@@ -1,6 +1,7 @@
 """What every architecture's training loop shares: the result it hands back, the per-epoch record and the
 progress line, and a compiled inference pass for scoring the validation split."""
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,15 @@ class FitResult:
     steps: int
     interrupted: bool
     logits_fn: object  # uint8 NHWC batch in the network's input size -> logits, on `model`
+
+
+def step_plan(epochs: float, batch_size: int, images: int) -> tuple[int, int, int, int]:
+    """(batch size, steps per epoch, total steps, epochs started) for `epochs` passes over `images`; the batch is
+    capped at the number of images and a fraction of an epoch ends the run part-way through its last pass."""
+    batch_size = min(batch_size, images)
+    steps_per_epoch = images // batch_size
+    total_steps = max(1, math.ceil(epochs * steps_per_epoch))
+    return batch_size, steps_per_epoch, total_steps, math.ceil(total_steps / steps_per_epoch)
 
 
 class EpochLog:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function
+from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, step_plan
 from mlcore.labels import CLASSES, NUM_CLASSES
 
 NAME = "airbench"
@@ -317,11 +317,8 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
     started = started or time.monotonic()
     keras.utils.set_random_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
-    batch_size = min(recipe.batch_size, len(train_split))
-    steps_per_epoch = len(train_split) // batch_size
-    total_steps = max(1, math.ceil(recipe.epochs * steps_per_epoch))
+    batch_size, steps_per_epoch, total_steps, epochs = step_plan(recipe.epochs, recipe.batch_size, len(train_split))
     whiten_steps = max(1, math.ceil(recipe.whiten_bias_epochs * steps_per_epoch))
-    epochs = math.ceil(total_steps / steps_per_epoch)
     recipe = replace(recipe, batch_size=batch_size)
 
     # Mixed precision computes in bfloat16 but keeps float32 weights (BatchNorm stays float32 inside Keras); the

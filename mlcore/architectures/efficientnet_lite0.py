@@ -13,14 +13,13 @@ blocks and the head then train on those activations for a few epochs, with rando
 activation maps. Read top to bottom: the recipe, the network, the ImageNet weights, training.
 """
 
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from mlcore.data import Split
-from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function
+from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, step_plan
 from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import resize_pixels
 
@@ -305,10 +304,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
     started = started or time.monotonic()
     keras.utils.set_random_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
-    batch_size = min(recipe.batch_size, len(train_split))
-    steps_per_epoch = len(train_split) // batch_size
-    total_steps = max(1, math.ceil(recipe.epochs * steps_per_epoch))
-    epochs = math.ceil(total_steps / steps_per_epoch)
+    batch_size, steps_per_epoch, total_steps, epochs = step_plan(recipe.epochs, recipe.batch_size, len(train_split))
     recipe = replace(recipe, batch_size=batch_size)
 
     model = make_model(recipe.image_size, NUM_CLASSES, recipe.dropout, recipe.batchnorm_momentum)
