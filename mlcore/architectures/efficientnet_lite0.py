@@ -212,7 +212,7 @@ def load_imagenet_weights(model, state: dict, include_classifier=False) -> None:
     """Copy the PyTorch tensors into the Keras layers; any missing or mis-shaped tensor is an error."""
     used = set()
 
-    def take(name, shape_hint):
+    def take(name):
         if name not in state:
             raise PretrainedWeightsError(f"the ImageNet weights have no {name}: not the expected file")
         used.add(name)
@@ -228,14 +228,14 @@ def load_imagenet_weights(model, state: dict, include_classifier=False) -> None:
         layer.set_weights(arrays)
 
     def conv(layer_name, torch_name):
-        set_weights(layer_name, [take(f"{torch_name}.weight", None).transpose(2, 3, 1, 0)])
+        set_weights(layer_name, [take(f"{torch_name}.weight").transpose(2, 3, 1, 0)])
 
     def depthwise(layer_name, torch_name):
-        set_weights(layer_name, [take(f"{torch_name}.weight", None).transpose(2, 3, 0, 1)])
+        set_weights(layer_name, [take(f"{torch_name}.weight").transpose(2, 3, 0, 1)])
 
     def norm(layer_name, torch_name):
         parts = ("weight", "bias", "running_mean", "running_var")
-        set_weights(layer_name, [take(f"{torch_name}.{part}", None) for part in parts])
+        set_weights(layer_name, [take(f"{torch_name}.{part}") for part in parts])
 
     conv("stem_conv", "_conv_stem")
     norm("stem_bn", "_bn0")
@@ -251,7 +251,7 @@ def load_imagenet_weights(model, state: dict, include_classifier=False) -> None:
     conv("head_conv", "_conv_head")
     norm("head_bn", "_bn1")
     if include_classifier:
-        set_weights("classifier", [take("_fc.weight", None).T, take("_fc.bias", None)])
+        set_weights("classifier", [take("_fc.weight").T, take("_fc.bias")])
     else:
         used |= {"_fc.weight", "_fc.bias"}
     left = sorted(name for name in state if name not in used and not name.endswith("num_batches_tracked"))
