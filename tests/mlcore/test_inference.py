@@ -11,7 +11,7 @@ from PIL import Image
 
 from mlcore.inference import Classifier, load_classifier
 from mlcore.labels import CLASSES
-from mlcore.preprocessing import ImageError
+from mlcore.preprocessing import ImageError, to_model_input
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "cifar10"
 SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "cifar10-test-sample.tar.gz"
@@ -50,6 +50,9 @@ def test_a_prediction_carries_all_ten_probabilities_highest_first(classifier):
     assert [item["probability"] for item in top] == sorted(prediction.probabilities.values(), reverse=True)
     assert top[0]["label"] == prediction.label and top[0]["probability"] == prediction.confidence
     assert prediction.pixels.shape == (128, 128, 3) and prediction.pixels.dtype == np.uint8
+    # the shipped network learnt from 32x32 images enlarged to 128x128: a photo is brought to 32x32 first
+    assert classifier.through == 32
+    np.testing.assert_array_equal(prediction.pixels, to_model_input(images[0], 128, through=32))
 
 
 def test_bytes_pil_images_and_paths_give_the_same_answer(classifier, tmp_path):

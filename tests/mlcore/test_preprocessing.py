@@ -326,6 +326,14 @@ def test_a_photo_goes_straight_to_a_larger_networks_size_keeping_its_detail():
     assert_colour(result[4:], RED, tolerance=3)
 
 
+def test_through_32_a_photo_reaches_the_network_as_an_enlarged_cifar_image_would():
+    photo = encode(noise_image(300, 200), "JPEG")
+    result = to_model_input(photo, 128, through=32)
+    assert result.shape == (128, 128, 3)
+    np.testing.assert_array_equal(result, resize_pixels(to_model_input(photo, 32)[None], 128)[0])
+    assert not np.array_equal(result, to_model_input(photo, 128))  # the straight path keeps finer detail
+
+
 def test_resizing_decoded_images_matches_the_serving_path_for_a_32x32_upload():
     images = np.stack([np.asarray(noise_image(32, 32)) for _ in range(3)])
     resized = resize_pixels(images, 96)
