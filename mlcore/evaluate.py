@@ -214,12 +214,13 @@ def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
     for name in CLASSES:
         members = [p for label, p in in_class if label == name]
         if members:
+            right = sum(p.label == name for p in members)
             per_class.append(
                 {
                     "class": name,
                     "photos": len(members),
-                    "correct": sum(p.label == name for p in members),
-                    "accuracy": sum(p.label == name for p in members) / len(members),
+                    "correct": right,
+                    "accuracy": right / len(members),
                     "flagged_none": sum(p.none_of_the_classes for p in members),
                 }
             )

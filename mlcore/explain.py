@@ -8,7 +8,8 @@ layer, each cell's share of a class's logit is that cell's features times the cl
 comes free with the forward pass already made. With this head it equals Grad-CAM.
 
 Which one a bundle uses is measured per architecture (bench/bench_heat_maps.py): for airbench, whose head
-max-pools 3x3 maps whose cells each see nearly the whole image, CAM does not localise and occlusion does.
+max-pools 3x3 maps whose cells each see nearly the whole image, CAM does not localise and occlusion does; for the
+shipped EfficientNet-Lite0 occlusion also localised better (72 of 80 placements against 65).
 """
 
 import numpy as np

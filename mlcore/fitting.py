@@ -5,6 +5,8 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from mlcore.evaluate import classification_report, predict_logits, softmax
 
 
@@ -17,6 +19,18 @@ class FitResult:
     steps: int
     interrupted: bool
     logits_fn: object  # uint8 NHWC batch in the network's input size -> logits, on `model`
+
+
+def random_crops(padded: np.ndarray, size: int, margin: int, rng: np.random.Generator) -> np.ndarray:
+    """A (size, size) crop of each padded map at a random offset of 0..2*margin on each axis: random shifts by up
+    to `margin` cells or pixels, for images and activation maps alike."""
+    shifts = rng.integers(0, 2 * margin + 1, size=(len(padded), 2))
+    out = np.empty((len(padded), size, size, *padded.shape[3:]), dtype=padded.dtype)
+    for dy in range(2 * margin + 1):
+        for dx in range(2 * margin + 1):
+            chosen = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+            out[chosen] = padded[chosen, dy : dy + size, dx : dx + size]
+    return out
 
 
 def step_plan(epochs: float, batch_size: int, images: int) -> tuple[int, int, int, int]:

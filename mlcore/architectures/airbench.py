@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, step_plan
+from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, random_crops, step_plan
 from mlcore.labels import CLASSES, NUM_CLASSES
 
 NAME = "airbench"
@@ -184,16 +184,8 @@ class AugmentedEpochs:
         self.size = images.shape[1]
 
     def epoch(self, index: int) -> np.ndarray:
-        count, r, size = len(self.padded), self.translate, self.size
-        out = np.empty((count, size, size, 3), dtype=np.uint8)
-        if r:
-            shifts = self.rng.integers(0, 2 * r + 1, size=(count, 2))
-            for dy in range(2 * r + 1):
-                for dx in range(2 * r + 1):
-                    chosen = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
-                    out[chosen] = self.padded[chosen, dy : dy + size, dx : dx + size, :]
-        else:
-            out[:] = self.padded
+        count, size = len(self.padded), self.size
+        out = random_crops(self.padded, size, self.translate, self.rng) if self.translate else self.padded.copy()
         if index % 2 == 1:
             out = out[:, :, ::-1, :]
         if self.cutout:
