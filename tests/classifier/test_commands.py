@@ -51,6 +51,12 @@ def test_train_refuses_augmentation_settings_that_make_no_sense(archive, option)
         _call("train", "--data", str(archive), "--arch", "airbench", *option, "--no-register")
 
 
+@pytest.mark.parametrize("option", [("--frozen-blocks", "0"), ("--frozen-blocks", "16"), ("--image-size", "16")])
+def test_train_refuses_a_network_shape_that_cannot_be_trained(archive, option):
+    with pytest.raises(CommandError, match="--image-size must be at least 32 pixels and --frozen-blocks 1-15"):
+        _call("train", "--data", str(archive), *option, "--no-register")
+
+
 def test_train_refuses_an_option_of_another_architecture(archive):
     with pytest.raises(CommandError, match="--arch efficientnet-lite0 has no --widths"):
         _call("train", "--data", str(archive), "--widths", "8,8,8", "--no-register")

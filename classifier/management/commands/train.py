@@ -157,8 +157,8 @@ def _recipe(options):
     recipe = replace(recipe, **given)
     if recipe.epochs <= 0 or recipe.batch_size < 1:
         raise CommandError("--epochs and --batch-size must be positive")
-    if recipe.image_size < 32 or not 0 <= getattr(recipe, "frozen_blocks", 0) <= 15:
-        raise CommandError("--image-size must be at least 32 pixels and --frozen-blocks 0-15")
+    if recipe.image_size < 32 or not 1 <= getattr(recipe, "frozen_blocks", 1) <= 15:
+        raise CommandError("--image-size must be at least 32 pixels and --frozen-blocks 1-15")
     if not 0 <= getattr(recipe, "cutout", 0) < 32 or getattr(recipe, "lookahead_every", 0) < 0:
         raise CommandError("--cutout must be 0-31 pixels and --lookahead-every 0 or more steps")
     return recipe
