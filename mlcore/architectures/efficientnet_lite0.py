@@ -43,7 +43,7 @@ class Recipe:
     architecture: str = NAME
     image_size: int = 128  # pixels, square: CIFAR images are upscaled to it, photos resized straight to it
     frozen_blocks: int = 5  # of the 16 blocks, these first ones keep their ImageNet weights (activations cached)
-    epochs: float = 3.5  # passes over the training split; fractions allowed
+    epochs: float = 5  # passes over the training split; fractions allowed
     batch_size: int = 64  # images per optimiser step
     learning_rate: float = 0.02  # peak, after the warm-up; cosine decay to zero
     warmup_fraction: float = 0.05  # share of the steps over which the learning rate climbs from zero
@@ -107,13 +107,36 @@ class _Layers:
         return self.made[name]
 
 
-def _network(x, layers_cache, *, classes, from_block=0, dropout=0.2, batchnorm_momentum=0.99):
+def _fused_batch_normalization_class():
+    """Keras's BatchNormalization with its training pass done by TensorFlow's fused kernel: the same weights and
+    the same result, and training steps 1.2x faster on a CPU (97 -> 115 images/s for blocks 5-15 at 128 px,
+    Intel Xeon @ 2.80GHz), because Keras 3 normalises with separate moment and arithmetic ops."""
+    import tensorflow as tf
+    from keras import layers
+
+    class FusedBatchNormalization(layers.BatchNormalization):
+        def call(self, inputs, training=None, mask=None):
+            if not (training and self.trainable):
+                return super().call(inputs, training=training, mask=mask)
+            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                inputs, self.gamma, self.beta, epsilon=self.epsilon, is_training=True
+            )
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+            return outputs
+
+    return FusedBatchNormalization
+
+
+def _network(x, layers_cache, *, classes, from_block=0, dropout=0.2, batchnorm_momentum=0.99, fused=False):
     """Apply the network from `from_block` on (0: from the pixels) and return the logits."""
     from keras import layers
 
+    normalization = _fused_batch_normalization_class() if fused else layers.BatchNormalization
+
     def norm(name):
         return layers_cache(
-            name, lambda n: layers.BatchNormalization(momentum=batchnorm_momentum, epsilon=BATCHNORM_EPSILON, name=n)
+            name, lambda n: normalization(momentum=batchnorm_momentum, epsilon=BATCHNORM_EPSILON, name=n)
         )
 
     def relu6(name):
@@ -148,19 +171,30 @@ def _network(x, layers_cache, *, classes, from_block=0, dropout=0.2, batchnorm_m
     return layers_cache("classifier", lambda n: layers.Dense(classes, name=n, dtype="float32"))(x)
 
 
-def make_model(image_size=128, classes=10, dropout=0.2, batchnorm_momentum=0.99, pretrained=True):
+def make_model(image_size=128, classes=10, dropout=0.2, batchnorm_momentum=0.99, pretrained=True, fused=False):
     """The whole network, pixels in, logits out, with ImageNet weights in every layer but the classifier
-    (which keeps ImageNet's too when `classes` is 1000)."""
+    (which keeps ImageNet's too when `classes` is 1000). `fused`: the faster batch normalisation for training,
+    in a model that is not for saving (`plain_copy` gives the same network with Keras's own layers)."""
     import keras
 
     layers_cache = _Layers()
     inputs = keras.Input(shape=(image_size, image_size, 3), name="pixels")
-    logits = _network(inputs, layers_cache, classes=classes, dropout=dropout, batchnorm_momentum=batchnorm_momentum)
+    logits = _network(
+        inputs, layers_cache, classes=classes, dropout=dropout, batchnorm_momentum=batchnorm_momentum, fused=fused
+    )
     model = keras.Model(inputs, logits, name="efficientnet_lite0")
     model.layer_cache = layers_cache
     if pretrained:
         load_imagenet_weights(model, read_imagenet_weights(), include_classifier=classes == 1000)
     return model
+
+
+def plain_copy(model, image_size, dropout, batchnorm_momentum):
+    """`model` (built with `fused=True`) rebuilt from Keras's own layers with its weights: what the bundle saves,
+    loadable anywhere Keras is."""
+    plain = make_model(image_size, model.get_layer("classifier").units, dropout, batchnorm_momentum, pretrained=False)
+    plain.set_weights(model.get_weights())
+    return plain
 
 
 def top_model(model, from_block: int):
@@ -300,7 +334,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
     batch_size, steps_per_epoch, total_steps, epochs = step_plan(recipe.epochs, recipe.batch_size, len(train_split))
     recipe = replace(recipe, batch_size=batch_size)
 
-    model = make_model(recipe.image_size, NUM_CLASSES, recipe.dropout, recipe.batchnorm_momentum)
+    model = make_model(recipe.image_size, NUM_CLASSES, recipe.dropout, recipe.batchnorm_momentum, fused=True)
     trunk, top = trunk_model(model, recipe.frozen_blocks), top_model(model, recipe.frozen_blocks)
     for layer in trunk.layers:
         layer.trainable = False
@@ -364,6 +398,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
         log.interrupted()
     best_record, best_weights = log.best
     model.set_weights(best_weights)
+    model = plain_copy(model, recipe.image_size, recipe.dropout, recipe.batchnorm_momentum)
     full_logits = logits_function(model)
     return FitResult(
         model,

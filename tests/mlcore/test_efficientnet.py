@@ -219,3 +219,20 @@ def test_fine_tuning_changes_only_the_blocks_after_the_frozen_ones(tiny_bundle):
         (frozen if early else changed).append(same)
     assert all(frozen) and frozen
     assert not any(changed)
+
+
+def test_fused_batch_normalization_trains_exactly_like_keras_own():
+    from keras import layers
+
+    rng = np.random.default_rng(0)
+    batch = (rng.normal(size=(8, 5, 5, 6)) * 3 + 2).astype(np.float32)
+    fused = efficientnet_lite0._fused_batch_normalization_class()(momentum=0.9, epsilon=1e-3)
+    plain = layers.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    for layer in (fused, plain):
+        layer.build(batch.shape)
+        layer.set_weights([np.linspace(0.5, 2, 6), np.linspace(-1, 1, 6), np.zeros(6), np.ones(6)])
+    np.testing.assert_allclose(fused(batch, training=True), plain(batch, training=True), atol=1e-4)
+    # the running statistics move the same way (up to Bessel's correction of the variance over 200 values)
+    np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, atol=1e-5)
+    np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=0.01)
+    np.testing.assert_allclose(fused(batch, training=False), plain(batch, training=False), rtol=0.01, atol=0.02)
