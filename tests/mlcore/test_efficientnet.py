@@ -221,7 +221,7 @@ def test_fine_tuning_changes_only_the_blocks_after_the_frozen_ones(tiny_bundle):
     assert not any(changed)
 
 
-def test_fused_batch_normalization_trains_exactly_like_keras_own():
+def test_fused_batch_normalization_trains_like_keras_own():
     from keras import layers
 
     rng = np.random.default_rng(0)
