@@ -190,10 +190,16 @@ def make_model(image_size=128, classes=10, dropout=0.2, batchnorm_momentum=0.99,
     return model
 
 
-def plain_copy(model, image_size, dropout, batchnorm_momentum):
+def plain_copy(model):
     """`model` (built with `fused=True`) rebuilt from Keras's own layers with its weights: what the bundle saves,
     loadable anywhere Keras is."""
-    plain = make_model(image_size, model.get_layer("classifier").units, dropout, batchnorm_momentum, pretrained=False)
+    plain = make_model(
+        model.input.shape[1],
+        model.get_layer("classifier").units,
+        model.get_layer("dropout").rate,
+        model.get_layer("head_bn").momentum,
+        pretrained=False,
+    )
     plain.set_weights(model.get_weights())
     return plain
 
@@ -399,7 +405,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
         log.interrupted()
     best_record, best_weights = log.best
     model.set_weights(best_weights)
-    model = plain_copy(model, recipe.image_size, recipe.dropout, recipe.batchnorm_momentum)
+    model = plain_copy(model)
     full_logits = logits_function(model)
     return FitResult(
         model,
