@@ -1,5 +1,9 @@
 """The model bundle: one folder with everything serving and explaining need.
 
+A bundle of one network holds the files below. A bundle of experts holds metadata.json (its experts, each a
+bundle of one network in a folder under experts/, and the rule that combines them: mlcore.rule), plus
+evaluation.json and photos.json for the combined answers.
+
 model.keras       the trained Keras model (for further training and analysis)
 model.tflite      the serving model: LiteRT flat buffer with int8 weights, float pixels 0-255 in; out: the logits
                   and the last feature maps (for the "none of the ten classes" score and the heat maps)
@@ -37,13 +41,31 @@ class BundleError(ValueError):
 
 
 def check_bundle(path) -> Path:
+    """`path` if it is a bundle folder: one network's (REQUIRED_FILES), or a bundle of experts (its metadata and each
+    expert's folder, itself a bundle of one network)."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path} is not a model bundle folder")
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    experts = expert_folders(path)
+    required = (METADATA_FILE,) if experts else REQUIRED_FILES
+    missing = [name for name in required if not (path / name).is_file()]
     if missing:
         raise BundleError(f"{path} is not a complete model bundle: {', '.join(missing)} missing")
+    for folder in experts:
+        check_bundle(folder)
     return path
+
+
+def expert_folders(path) -> list[Path]:
+    """The folders of a bundle of experts' experts (none for a bundle of one network)."""
+    file = Path(path) / METADATA_FILE
+    if (Path(path) / SERVING_FILE).is_file() or not file.is_file():
+        return []
+    try:
+        listed = json.loads(file.read_text()).get("experts") or []
+    except (OSError, ValueError) as error:
+        raise BundleError(f"{file} is unreadable: {error}") from error
+    return [Path(path) / entry["folder"] for entry in listed]
 
 
 def read_json(path, name):

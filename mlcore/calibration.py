@@ -1,18 +1,22 @@
-"""Honest probabilities: temperature scaling, reliability, and a threshold for "none of the ten classes".
+"""Honest probabilities from one network: temperature scaling, and its own test for "none of the ten classes".
 
 All of it is fitted on held-out data through the serving model (its logits, with its test-time augmentation):
 the temperature and the threshold on the validation split, the threshold's false-positive rate on generated
 images that show none of the ten classes.
 """
 
+import os
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mlcore.evaluate import softmax
+from mlcore.bundle import OOD_FILE
+from mlcore.inference import Expert
 from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import CIFAR_SIZE
+from mlcore.scores import energy, feature_closeness, fit_temperature, log_loss, softmax
 
-RELIABILITY_BINS = 15
 # The thresholds keep this share of real validation images as one of the ten. Keeping 95% flags about 5% of any
 # CIFAR images by construction, the very edge of the "at most 5%" the site promises; 97% leaves a margin.
 KEEP_IN_DISTRIBUTION = 0.97
@@ -28,57 +32,6 @@ OOD_KINDS = (
 )
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T that minimises the log loss of softmax(logits / T): a coarse grid, then a finer one."""
-    labels = np.asarray(labels, dtype=np.int64)
-
-    def log_loss(temperature):
-        picked = softmax(logits, temperature)[np.arange(len(labels)), labels]
-        return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
-
-    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
-    best = min(grid, key=log_loss)
-    fine = np.exp(np.linspace(np.log(best) - 0.06, np.log(best) + 0.06, 61))
-    return float(min(fine, key=log_loss))
-
-
-def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    picked = probabilities[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]
-    return float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
-
-
-def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = RELIABILITY_BINS) -> dict:
-    """Confidence against accuracy in equal-width confidence bins, and the expected calibration error."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == np.asarray(labels)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    rows, error = [], 0.0
-    for index, (lower, upper) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-        inside = (confidence > lower) & (confidence <= upper) if index else (confidence <= upper)
-        count = int(inside.sum())
-        mean_confidence = float(confidence[inside].mean()) if count else None
-        accuracy = float(correct[inside].mean()) if count else None
-        if count:
-            error += count / len(labels) * abs(mean_confidence - accuracy)
-        rows.append(
-            {
-                "lower": float(lower),
-                "upper": float(upper),
-                "count": count,
-                "confidence": mean_confidence,
-                "accuracy": accuracy,
-            }
-        )
-    return {"bins": rows, "ece": float(error)}
-
-
-def energy(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """T * logsumexp(logits / T): high when some class fits well, low for images that fit none."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    top = scaled.max(axis=1, keepdims=True)
-    return temperature * (top[:, 0] + np.log(np.exp(scaled - top).sum(axis=1)))
-
-
 def fit_feature_model(pooled: np.ndarray, labels: np.ndarray) -> dict:
     """Class means and the shared precision matrix of the pooled last-layer features (training images)."""
     pooled = np.asarray(pooled, dtype=np.float64)
@@ -87,29 +40,6 @@ def fit_feature_model(pooled: np.ndarray, labels: np.ndarray) -> dict:
     centred = pooled - means[labels]
     covariance = centred.T @ centred / len(pooled) + 1e-3 * np.eye(pooled.shape[1])
     return {"means": means.astype(np.float32), "precision": np.linalg.inv(covariance).astype(np.float32)}
-
-
-def prepare_feature_model(feature_model: dict) -> dict:
-    """The parts of the distance that do not depend on the image, computed once per loaded bundle."""
-    precision = np.asarray(feature_model["precision"], dtype=np.float64)
-    means = np.asarray(feature_model["means"], dtype=np.float64)
-    means_precision = means @ precision
-    return {"precision": precision, "means_precision": means_precision, "means_term": (means_precision * means).sum(1)}
-
-
-def feature_closeness(pooled: np.ndarray, feature_model: dict) -> np.ndarray:
-    """Minus the squared Mahalanobis distance to the nearest class mean: low for images unlike any class.
-
-    Expanded as x'Px - 2 m'Px + m'Pm, so an image costs one matrix-vector product, not one per class.
-    """
-    prepared = feature_model if "means_term" in feature_model else prepare_feature_model(feature_model)
-    pooled = np.asarray(pooled, dtype=np.float64)
-    distances = (
-        ((pooled @ prepared["precision"]) * pooled).sum(axis=1)[:, None]
-        - 2 * pooled @ prepared["means_precision"].T
-        + prepared["means_term"][None, :]
-    )
-    return -distances.min(axis=1)
 
 
 def choose_thresholds(inside: dict, outside: dict) -> dict:
@@ -178,24 +108,18 @@ def calibrate_bundle(bundle_dir, validation, training) -> dict:
     """Fit the temperature on the validation split; fit the feature model on training images and the "none of
     the ten" thresholds on the validation split against generated images; all through the bundle's serving model.
     Writes the feature model into the bundle and returns the metadata entries `calibration` and `ood`."""
-    import os
-    from pathlib import Path
-
-    from mlcore.bundle import OOD_FILE
-    from mlcore.inference import Classifier
-
-    classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1)
-    logits, _ = classifier.scores(validation.images)
+    network = Expert(bundle_dir, num_threads=os.cpu_count() or 1)
+    logits, _ = network.scores(validation.images)
     temperature = fit_temperature(logits, validation.labels)
     rng = np.random.default_rng(0)
     pick = rng.permutation(len(training))[:FEATURE_MODEL_IMAGES]
-    _, train_pooled = classifier.scores(training.images[pick])
+    _, train_pooled = network.scores(training.images[pick])
     feature_model = fit_feature_model(train_pooled, training.labels[pick])
     np.savez(Path(bundle_dir) / OOD_FILE, **feature_model)
     generated = out_of_distribution_images(validation.images)
 
     def both_scores(images):
-        image_logits, pooled = classifier.scores(images)
+        image_logits, pooled = network.scores(images)
         return {"energy": energy(image_logits, temperature), "features": feature_closeness(pooled, feature_model)}
 
     choice = choose_thresholds(both_scores(validation.images), both_scores(generated))

@@ -1,114 +1,52 @@
-"""Scoring: test-time augmentation views, softmax and the metrics that go in a bundle.
-
-`predict_probabilities` is shared by training (Keras), `manage.py evaluate` and serving (LiteRT), so every
-figure a bundle reports was computed the way the site computes its answers.
+"""Scoring a bundle the way the site answers: a CIFAR-10 split (`evaluate_bundle`) or a folder of real photos
+(`evaluate_photo_folder`), through the bundle's serving models and rule, with each expert's own figures beside the
+combined ones.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from mlcore.bundle import EXAMPLES_FOLDER, utc_now
+from mlcore.data import IMAGE_SUFFIXES, DataError
+from mlcore.inference import Classifier
 from mlcore.labels import CLASSES, NUM_CLASSES
+from mlcore.preprocessing import ImageError
+from mlcore.scores import classification_report, reliability
 
-TTA_LEVELS = ("none", "flip", "flip_translate")
-
-
-def tta_views(images: np.ndarray, tta: str):
-    """The augmented copies of a uint8 NHWC batch and the weight of each copy's logits.
-
-    flip: the image and its mirror, half each. flip_translate: that, averaged half-and-half with the same pair
-    shifted one pixel up-left and one pixel down-right (reflect padding), as airbench evaluates.
-    """
-    if tta not in TTA_LEVELS:
-        raise ValueError(f"unknown test-time augmentation {tta!r}: choose one of {', '.join(TTA_LEVELS)}")
-    if tta == "none":
-        return [images], [1.0]
-    mirrored = images[:, :, ::-1, :]
-    if tta == "flip":
-        return [images, mirrored], [0.5, 0.5]
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-    height, width = images.shape[1:3]
-    up_left = padded[:, :height, :width, :]
-    down_right = padded[:, 2 : 2 + height, 2 : 2 + width, :]
-    views = [images, mirrored, up_left, up_left[:, :, ::-1, :], down_right, down_right[:, :, ::-1, :]]
-    return views, [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
-
-
-def predict_logits(logits_fn, images: np.ndarray, tta: str = "none", batch_size: int = 1000) -> np.ndarray:
-    """Weighted logits over the TTA views; `logits_fn` maps a uint8 NHWC batch to (N, 10) logits."""
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        views, weights = tta_views(chunk, tta)
-        stacked = logits_fn(np.ascontiguousarray(np.concatenate(views)))
-        per_view = np.split(np.asarray(stacked, dtype=np.float64), len(views))
-        outputs.append(sum(weight * logits for weight, logits in zip(weights, per_view, strict=True)))
-    return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def classification_report(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Accuracy, per-class precision/recall/F1, the confusion matrix (rows: true class) and the log loss."""
-    labels = np.asarray(labels, dtype=np.int64)
-    predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    per_class = []
-    for index, name in enumerate(CLASSES):
-        true_positive = confusion[index, index]
-        predicted_count = confusion[:, index].sum()
-        actual_count = confusion[index, :].sum()
-        precision = true_positive / predicted_count if predicted_count else 0.0
-        recall = true_positive / actual_count if actual_count else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append(
-            {
-                "class": name,
-                "precision": float(precision),
-                "recall": float(recall),
-                "f1": float(f1),
-                "support": int(actual_count),
-            }
-        )
-    picked = probabilities[np.arange(len(labels)), labels]
-    return {
-        "images": int(len(labels)),
-        "accuracy": float((predicted == labels).mean()) if len(labels) else 0.0,
-        "log_loss": float(-np.log(np.clip(picked, 1e-12, 1.0)).mean()) if len(labels) else 0.0,
-        "per_class": per_class,
-        "confusion_matrix": confusion.tolist(),
-        "classes": list(CLASSES),
-    }
+PHOTOS_FILE = "photos.json"  # a bundle's scores on a folder of real photos (`manage.py evaluate --data FOLDER`)
+NONE_FOLDER = "none"  # photos of things that are none of the ten classes
+CONFIDENT = 0.99  # an answer this sure of one class should rarely be called "none of the ten" at once
 
 
 def evaluate_bundle(bundle_dir, split, tta: str | None = None, examples: int = 0) -> dict:
-    """Score a split through the bundle's serving model, with its own test-time augmentation unless `tta`.
+    """Score a split through the bundle's serving models and rule, with each expert's own test-time augmentation
+    unless `tta`.
 
     Besides the classification report: reliability (calibration) of the served probabilities, the share of
-    images the bundle would call "none of the ten classes", and, with `examples`, the most confused pairs with
-    up to that many example images each, written as PNG files into the bundle's examples/ folder.
+    images the bundle would call "none of the ten classes", each expert's own accuracy, and, with `examples`, the
+    most confused pairs with up to that many example images each, written as PNG files into the bundle's examples/
+    folder.
     """
-    from mlcore.bundle import utc_now
-    from mlcore.calibration import reliability
-    from mlcore.inference import Classifier
-
     classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1, tta=tta)
-    if classifier.has_features:
-        logits, pooled = classifier.scores(split.images)
-    else:
-        logits, pooled = classifier.logits(split.images), None
-    probabilities = softmax(logits, classifier.temperature)
+    case = classifier.rule.case_for(split.images.shape[1])
+    probabilities, unfit, answers = classifier.answer_pixels(split.images)
     report = classification_report(split.labels, probabilities)
-    report["tta"] = classifier.tta
-    report["calibration"] = reliability(probabilities, split.labels) | {"temperature": classifier.temperature}
-    if classifier.thresholds and len(split.labels):
-        report["none_of_the_classes_rate"] = float(classifier.none_of_the_classes(logits, pooled).mean())
+    report["tta"] = ", ".join(sorted({classifier.experts[name].tta for name in case.experts}))
+    report["case"] = case.name
+    temperature = case.temperature if len(case.experts) > 1 else classifier.first.temperature
+    report["calibration"] = reliability(probabilities, split.labels) | {"temperature": temperature}
+    if case.none_if and len(split.labels):
+        report["none_of_the_classes_rate"] = float(unfit.mean())
+        report["confident_and_none"] = int((unfit & (probabilities.max(axis=1) >= CONFIDENT)).sum())
+    if len(case.experts) > 1:
+        right = {name: answers[name].ten().argmax(axis=1) == split.labels for name in case.experts}
+        report["experts"] = [
+            {"name": name, "weight": weight, "accuracy": float(right[name].mean())}
+            for name, weight in case.weights.items()
+        ]
     if examples:
         report["confused_pairs"] = confused_pairs(bundle_dir, split, probabilities, examples)
     report["evaluated_at"] = utc_now()
@@ -117,12 +55,6 @@ def evaluate_bundle(bundle_dir, split, tta: str | None = None, examples: int = 0
 
 def confused_pairs(bundle_dir, split, probabilities, examples: int, pairs: int = 6) -> list:
     """The (true, predicted) pairs mistaken most often, each with up to `examples` of its images saved."""
-    from pathlib import Path
-
-    from PIL import Image
-
-    from mlcore.bundle import EXAMPLES_FOLDER
-
     predicted = probabilities.argmax(axis=1)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     np.add.at(confusion, (split.labels, predicted), 1)
@@ -151,16 +83,8 @@ def confused_pairs(bundle_dir, split, probabilities, examples: int, pairs: int =
     return result
 
 
-PHOTOS_FILE = "photos.json"  # a bundle's scores on a folder of real photos (`manage.py evaluate --data FOLDER`)
-NONE_FOLDER = "none"  # photos of things that are none of the ten classes
-
-
 def photo_folder_images(folder) -> dict:
     """{label: [image paths]} for a folder of `<class>/` subfolders and an optional `none/` one."""
-    from pathlib import Path
-
-    from mlcore.data import IMAGE_SUFFIXES, DataError
-
     folder = Path(folder)
     found = {}
     for label in (*CLASSES, NONE_FOLDER):
@@ -178,8 +102,6 @@ def photo_folder_images(folder) -> dict:
 
 
 def is_photo_folder(path) -> bool:
-    from pathlib import Path
-
     path = Path(path)
     return (
         path.is_dir()
@@ -190,24 +112,12 @@ def is_photo_folder(path) -> bool:
 
 def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
     """Score real photos through the serving path the site uses (every photo decoded and preprocessed as an
-    upload is, by the bundle's own preprocessing): accuracy per class, and how often "none of the ten classes" is
-    said for photos of the ten classes (wrongly) and for photos of other things (rightly). Undecodable files are
-    listed, not scored.
+    upload is, by the bundle's own preprocessing and rule): accuracy per class, how often "none of the ten
+    classes" is said for photos of the ten classes (wrongly) and for photos of other things (rightly), and each
+    expert's own accuracy on the photos it answered. Undecodable files are listed, not scored.
     """
-    from mlcore.bundle import utc_now
-    from mlcore.inference import Classifier
-    from mlcore.preprocessing import ImageError
-
     classifier = Classifier(bundle_dir, num_threads=os.cpu_count() or 1, tta=tta)
-    rows, unreadable = [], []
-    for label, paths in photo_folder_images(folder).items():
-        for path in paths:
-            try:
-                prediction = classifier.classify([path])[0]
-            except ImageError:
-                unreadable.append(f"{label}/{path.name}")
-                continue
-            rows.append((label, prediction))
+    rows, unreadable = classify_photo_folder(classifier, folder)
     in_class = [(label, p) for label, p in rows if label != NONE_FOLDER]
     others = [p for label, p in rows if label == NONE_FOLDER]
     per_class = []
@@ -226,13 +136,19 @@ def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
             )
     correct = sum(p.label == label for label, p in in_class)
     mistakes = [
-        {"class": label, "predicted": p.label, "confidence": round(p.confidence, 4)}
+        {
+            "class": label,
+            "predicted": p.label,
+            "confidence": round(p.confidence, 4),
+            "experts": {answer.name: answer.label for answer in p.experts},
+        }
         for label, p in in_class
         if p.label != label
     ]
+    flagged = [p for _, p in rows if p.none_of_the_classes]
     return {
         "folder": str(folder),
-        "tta": classifier.tta,
+        "tta": ", ".join(sorted({expert.tta for expert in classifier.experts.values()})),
         "in_class_photos": len(in_class),
         "accuracy": correct / len(in_class) if in_class else 0.0,
         "per_class": per_class,
@@ -242,6 +158,33 @@ def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
         ),
         "other_photos": len(others),
         "other_flagged_none_rate": sum(p.none_of_the_classes for p in others) / len(others) if others else None,
+        "confident_and_none": sum(p.confidence >= CONFIDENT for p in flagged),
+        "experts": _expert_photo_accuracy(in_class) if len(classifier.experts) > 1 else [],
         "unreadable": unreadable,
         "evaluated_at": utc_now(),
     }
+
+
+def classify_photo_folder(classifier: Classifier, folder) -> tuple[list, list]:
+    """[(label, Prediction)] for every readable photo of a photo folder, and the names of the unreadable ones."""
+    rows, unreadable = [], []
+    for label, paths in photo_folder_images(folder).items():
+        for path in paths:
+            try:
+                rows.append((label, classifier.classify([path])[0]))
+            except ImageError:
+                unreadable.append(f"{label}/{path.name}")
+    return rows, unreadable
+
+
+def _expert_photo_accuracy(in_class) -> list:
+    """Each expert's own answer on the photos of the ten it answered: how many it got right alone."""
+    counts = {}
+    for label, prediction in in_class:
+        for answer in prediction.experts:
+            photos, right = counts.get(answer.name, (0, 0))
+            counts[answer.name] = (photos + 1, right + (answer.label == label))
+    return [
+        {"name": name, "photos": photos, "correct": right, "accuracy": right / photos}
+        for name, (photos, right) in counts.items()
+    ]

@@ -1,7 +1,8 @@
 """Heat maps: which parts of the image drove the answer, by occlusion or by class activation mapping.
 
 Occlusion: each of 4x4 regions of the image the network saw is covered with grey in turn; the more the
-class's probability falls, the more that region drove it. All 17 images go through the serving model in one call.
+class's probability falls, the more that region drove it. All 17 images go through the serving model in one call;
+with several experts, each gets the same region of its own square greyed and the combined answer is what falls.
 
 Class activation mapping (CAM): for a network whose head averages its last feature maps and applies one linear
 layer, each cell's share of a class's logit is that cell's features times the class's weights, so the map
@@ -22,12 +23,25 @@ HEAT_COLOURS = np.array([[0, 0, 0], [128, 0, 160], [230, 40, 40], [255, 200, 0],
 
 def occlusion_map(probabilities_fn, pixels: np.ndarray, class_index: int, grid: int = OCCLUSION_GRID) -> np.ndarray:
     """(grid, grid) drop in the class's probability when each region is greyed out, scaled to 0..1."""
-    size = pixels.shape[0] // grid
+    return occlusion_drops(probabilities_fn(occluded_copies(pixels, grid))[:, class_index], grid)
+
+
+def occluded_copies(pixels: np.ndarray, grid: int = OCCLUSION_GRID) -> np.ndarray:
+    """The square image, then one copy per region (row by row) with that region greyed out: grid * grid + 1 images.
+    Squares of different sizes get the same regions, as fractions of the side."""
+    side = pixels.shape[0]
     batch = np.repeat(pixels[None], grid * grid + 1, axis=0)
     for index in range(grid * grid):
         row, col = divmod(index, grid)
-        batch[index + 1, row * size : (row + 1) * size, col * size : (col + 1) * size] = GREY
-    probabilities = probabilities_fn(batch.astype(np.float32))[:, class_index]
+        top, bottom = row * side // grid, (row + 1) * side // grid
+        left, right = col * side // grid, (col + 1) * side // grid
+        batch[index + 1, top:bottom, left:right] = GREY
+    return batch
+
+
+def occlusion_drops(probabilities: np.ndarray, grid: int = OCCLUSION_GRID) -> np.ndarray:
+    """(grid, grid) map from a class's probability on `occluded_copies`: how much it falls without each region,
+    scaled to 0..1."""
     drops = np.maximum(probabilities[0] - probabilities[1:], 0.0).reshape(grid, grid)
     top = drops.max()
     return np.round(drops / top, 4) if top > 0 else drops

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlcore.evaluate import classification_report, predict_logits, softmax
+from mlcore.scores import classification_report, predict_logits, softmax
 
 
 @dataclass

@@ -1,21 +1,55 @@
-"""Serving: load a bundle's LiteRT model once per process and classify images from any thread.
+"""Serving: one function turns an image and a bundle into an answer (`Classifier.classify`).
 
-TensorFlow is never imported here when `ai-edge-litert` is installed, which keeps a web worker small.
+A bundle is one network (a folder with model.tflite and metadata.json) or a bundle of experts: several such
+folders under experts/ and a rule in its metadata (mlcore.rule) saying which of them answer which inputs, with
+what weights, and when the answer is "none of the ten classes". Each photo is decoded once; each expert takes
+its own square from it. A bundle of one network is served as one expert with a rule of one case.
+
+LiteRT models are loaded once per process and each thread gets its own interpreters; TensorFlow is never imported
+here when `ai-edge-litert` is installed, which keeps a web worker small.
 """
 
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from mlcore import bundle
-from mlcore.calibration import energy, feature_closeness, prepare_feature_model
-from mlcore.evaluate import predict_logits, softmax, tta_views
-from mlcore.explain import class_activation_map, occlusion_map
-from mlcore.preprocessing import CIFAR_SIZE, resize_pixels, to_model_input
+from mlcore.explain import class_activation_map, occluded_copies, occlusion_drops
+from mlcore.labels import CLASSES
+from mlcore.preprocessing import CIFAR_SIZE, decoded_side, open_image, resize_pixels, square, upright_rgb
+from mlcore.rule import ExpertScores, Rule
+from mlcore.scores import energy, feature_closeness, prepare_feature_model, softmax, tta_views
+
+
+@dataclass(frozen=True)
+class ExpertAnswer:
+    """What one expert said of one image."""
+
+    name: str
+    weight: float  # its weight in the combined answer
+    probabilities: dict  # class name -> what it gives the class (sums to 1 - other)
+    other: float | None  # its share outside the ten classes (experts with more classes than ours), else None
+    unlike_training: bool | None  # its own "none of the ten" test, where it has one
+    square: np.ndarray  # the (size, size, 3) uint8 pixels it saw
+
+    @property
+    def label(self) -> str:
+        return max(self.probabilities, key=self.probabilities.get)
+
+    def as_dict(self) -> dict:
+        """Everything but the pixels, for storing with a prediction."""
+        return {
+            "name": self.name,
+            "weight": self.weight,
+            "probabilities": self.probabilities,
+            "other": self.other,
+            "unlike_training": self.unlike_training,
+            "square": int(self.square.shape[0]),
+        }
 
 
 @dataclass(frozen=True)
@@ -23,9 +57,20 @@ class Prediction:
     label: str  # the closest class, even when the image fits none
     confidence: float  # its calibrated probability
     probabilities: dict  # class name -> calibrated probability, in the classes' order
-    pixels: np.ndarray  # the (size, size, 3) uint8 image the network saw
-    seconds: float  # preprocessing and inference time for this image
-    none_of_the_classes: bool = False  # an out-of-distribution score fell below the bundle's threshold
+    seconds: float  # decoding, preprocessing and every expert, for this image
+    none_of_the_classes: bool = False  # the rule's "none of the ten" clauses said so
+    experts: tuple = ()  # ExpertAnswer of each expert that answered, in the rule's order
+    case: str = ""  # the rule's case that answered (which experts, by the image's size)
+    none_because: tuple = ()  # the conditions (as dicts) of the clause that made it "none of the ten"
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The square the first expert saw."""
+        return self.experts[0].square
+
+    @property
+    def squares(self) -> dict:
+        return {answer.name: answer.square for answer in self.experts}
 
     @property
     def top_k(self) -> list:
@@ -36,22 +81,25 @@ class Prediction:
         )
 
 
-class Classifier:
-    """A bundle ready to classify. Each thread gets its own interpreter; the model bytes are shared."""
+class Expert:
+    """One network of a bundle: its LiteRT model, its preprocessing, test-time augmentation and calibration, its
+    own "none of the ten" test if it has one, and how its classes map onto the ten."""
 
-    def __init__(self, bundle_dir, num_threads: int = 1, tta: str | None = None):
-        self.path = bundle.check_bundle(bundle_dir)
+    def __init__(self, folder, name: str | None = None, num_threads: int = 1, tta: str | None = None):
+        self.path = bundle.check_bundle(folder)
         self.metadata = bundle.read_metadata(self.path)
-        self.classes = tuple(self.metadata["classes"])
-        self.tta = tta or self.metadata.get("tta", "none")
-        self.version = self.metadata.get("name", self.path.name)
+        self.name = name or self.metadata.get("name", self.path.name)
         self.num_threads = num_threads
+        self.tta = tta or self.metadata.get("tta", "none")
+        preprocessing = self.metadata.get("preprocessing") or {}
         self.image_size = int((self.metadata.get("input") or {}).get("shape", [CIFAR_SIZE])[0])
-        self.through = (self.metadata.get("preprocessing") or {}).get("through")
+        self.through = preprocessing.get("through")
+        self.decode_side = int(preprocessing.get("decode_side") or decoded_side(self.image_size, self.through))
         serving = self.metadata.get("serving") or {}
         self.features_pooling = serving.get("features_pooling", "max")
         self.temperature = float((self.metadata.get("calibration") or {}).get("temperature", 1.0))
         self.thresholds = (self.metadata.get("ood") or {}).get("thresholds")
+        self.class_map = _class_map(self.metadata)
         ood = self.path / bundle.OOD_FILE
         self.feature_model = prepare_feature_model(dict(np.load(ood))) if ood.is_file() else None
         head = self.path / bundle.HEAD_FILE
@@ -62,42 +110,39 @@ class Classifier:
         self._interpreter()  # fail now, not on the first request, if the model cannot load
         self.has_features = len(self._interpreter().get_output_details()) > 1
 
-    def classify(self, images) -> list[Prediction]:
-        """Classify PIL images, raw bytes, paths or file objects; raises ImageError for undecodable ones."""
-        results = []
-        for image in images:
-            started = time.perf_counter()
-            pixels = to_model_input(image, self.image_size, self.through)
-            views, weights = tta_views(pixels[None], self.tta)
-            logits, features = self._forward(np.concatenate(views))
-            logits = _weighted(logits, views, weights)
-            probabilities = softmax(logits, self.temperature)[0]
-            pooled = None if features is None else _weighted(self._pool(features), views, weights)
-            unfit = bool(self.none_of_the_classes(logits, pooled)[0])
-            results.append(self._prediction(pixels, probabilities, unfit, time.perf_counter() - started))
-        return results
+    @property
+    def has_test(self) -> bool:
+        """Whether it has its own "none of the ten" test."""
+        return bool(self.thresholds)
 
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 10) calibrated probabilities for a uint8 (N, H, W, 3) batch, with the bundle's TTA."""
-        return softmax(self.logits(pixels), self.temperature)
+    def square(self, image) -> np.ndarray:
+        """Its input from a decoded photo (mlcore.preprocessing.upright_rgb)."""
+        return square(image, self.image_size, self.through)
 
-    def logits(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 10) logits for a uint8 batch of square images of any size (resized to the network's input as
-        `to_model_input` would), averaged over the bundle's test-time augmentation views."""
-        return predict_logits(lambda batch: self._logits(self._sized(batch)), pixels, self.tta, batch_size=256)
+    def answer(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256) -> ExpertScores:
+        """What it says of a uint8 (N, H, W, 3) batch of squares (resized to its input as `square` would)."""
+        logits, pooled = self.scores(pixels, tta=tta, batch_size=batch_size)
+        probabilities = softmax(logits, self.temperature)
+        other = None
+        if self.class_map is not None:
+            probabilities = probabilities @ self.class_map
+            other = np.clip(1.0 - probabilities.sum(axis=1), 0.0, 1.0)
+        unlike = self.none_of_the_classes(logits, pooled) if self.has_test else None
+        return ExpertScores(probabilities, other, unlike)
 
-    def scores(self, pixels: np.ndarray, batch_size: int = 256):
-        """Logits and pooled last-layer features for a uint8 batch, each averaged over the TTA views."""
+    def scores(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256):
+        """Logits and pooled last-layer features (None without them), each averaged over the TTA views."""
         all_logits, all_pooled = [], []
         for start in range(0, len(pixels), batch_size):
-            views, weights = tta_views(self._sized(pixels[start : start + batch_size]), self.tta)
+            views, weights = tta_views(self.sized(pixels[start : start + batch_size]), tta or self.tta)
             logits, features = self._forward(np.ascontiguousarray(np.concatenate(views)))
             all_logits.append(_weighted(logits, views, weights))
-            all_pooled.append(_weighted(self._pool(features), views, weights))
-        return np.concatenate(all_logits), np.concatenate(all_pooled)
+            if features is not None:
+                all_pooled.append(_weighted(self._pool(features), views, weights))
+        return np.concatenate(all_logits), np.concatenate(all_pooled) if all_pooled else None
 
     def none_of_the_classes(self, logits: np.ndarray, pooled) -> np.ndarray:
-        """True where an image fits none of the ten classes by the bundle's thresholds (all False without them)."""
+        """True where an image fits none of the ten classes by its thresholds (all False without them)."""
         unfit = np.zeros(len(logits), dtype=bool)
         if not self.thresholds:
             return unfit
@@ -106,35 +151,16 @@ class Classifier:
             unfit |= feature_closeness(pooled, self.feature_model) < self.thresholds["features"]
         return unfit
 
-    def heat_map(self, pixels: np.ndarray, label: str) -> np.ndarray:
-        """Which parts of the image the network saw drove `label`, by the bundle's method (mlcore.explain)."""
-        index = self.classes.index(label)
-        pixels = self._sized(pixels[None])[0]
-        if self.heat_maps == "cam" and self.head_kernel is not None:
-            features = self._forward(pixels[None].astype(np.float32))[1][0]
-            return class_activation_map(features, self.head_kernel[:, index])
-        return occlusion_map(lambda batch: softmax(self._forward(batch)[0], self.temperature), pixels, index)
+    def class_activation_map(self, pixels: np.ndarray, index: int) -> np.ndarray:
+        features = self._forward(self.sized(pixels[None]).astype(np.float32))[1][0]
+        return class_activation_map(features, self.head_kernel[:, index])
 
-    def _prediction(self, pixels, probabilities, unfit, seconds) -> Prediction:
-        best = int(np.argmax(probabilities))
-        return Prediction(
-            label=self.classes[best],
-            confidence=float(probabilities[best]),
-            probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
-            pixels=pixels,
-            seconds=seconds,
-            none_of_the_classes=unfit,
-        )
-
-    def _sized(self, pixels: np.ndarray) -> np.ndarray:
+    def sized(self, pixels: np.ndarray) -> np.ndarray:
         return resize_pixels(pixels, self.image_size)
 
     def _pool(self, features: np.ndarray) -> np.ndarray:
         """The feature maps pooled as the network's head pools them."""
         return features.mean(axis=(1, 2)) if self.features_pooling == "mean" else features.max(axis=(1, 2))
-
-    def _logits(self, batch: np.ndarray) -> np.ndarray:
-        return self._forward(batch)[0]
 
     def _forward(self, batch: np.ndarray):
         """Logits and, when the serving model has them, the last feature maps."""
@@ -161,6 +187,121 @@ class Classifier:
             interpreter.allocate_tensors()
             self._local.interpreter = interpreter
         return interpreter
+
+
+class Classifier:
+    """A bundle ready to classify: its experts and its rule."""
+
+    def __init__(self, bundle_dir, num_threads: int = 1, tta: str | None = None):
+        self.path = bundle.check_bundle(bundle_dir)
+        self.metadata = bundle.read_metadata(self.path)
+        self.classes = tuple(self.metadata.get("classes", CLASSES))
+        self.version = self.metadata.get("name", self.path.name)
+        listed = self.metadata.get("experts")
+        if listed:
+            self.experts = {
+                entry["name"]: Expert(self.path / entry["folder"], entry["name"], num_threads, tta) for entry in listed
+            }
+            self.rule = Rule.from_list(self.metadata["rule"])
+        else:
+            expert = Expert(self.path, self.version, num_threads, tta)
+            self.experts = {expert.name: expert}
+            self.rule = Rule.single(expert.name, expert.has_test)
+        missing = [name for name in self.rule.experts if name not in self.experts]
+        if missing:
+            raise bundle.BundleError(f"{self.path}: the rule names experts the bundle does not list: {missing}")
+
+    @cached_property
+    def first(self) -> Expert:
+        """The first expert: a bundle of one network's network, and its calibration on the Model data page."""
+        return next(iter(self.experts.values()))
+
+    def classify(self, images) -> list[Prediction]:
+        """Classify PIL images, raw bytes, paths or file objects; raises ImageError for undecodable ones."""
+        return [self._classify_one(image) for image in images]
+
+    def _classify_one(self, source) -> Prediction:
+        started = time.perf_counter()
+        image = open_image(source)
+        case = self.rule.case_for(min(image.size))
+        experts = [self.experts[name] for name in case.experts]
+        decoded = upright_rgb(image, max(expert.decode_side for expert in experts))
+        squares = {expert.name: expert.square(decoded) for expert in experts}
+        answers = {expert.name: expert.answer(squares[expert.name][None]) for expert in experts}
+        probabilities = case.combine(answers)[0]
+        flagged, because = case.none_of_the_classes(answers)
+        best = int(np.argmax(probabilities))
+        return Prediction(
+            label=CLASSES[best],
+            confidence=float(probabilities[best]),
+            probabilities=_by_class(probabilities),
+            seconds=time.perf_counter() - started,
+            none_of_the_classes=bool(flagged[0]),
+            experts=tuple(
+                _expert_answer(name, case.weights[name], answers[name], squares[name]) for name in case.experts
+            ),
+            case=case.name,
+            none_because=tuple(condition.as_dict() for condition in because[0]),
+        )
+
+    def answer_pixels(self, pixels: np.ndarray):
+        """(probabilities (N, 10), none of the ten (N,) bool, each expert's ExpertScores) for a uint8 batch of
+        square images of one size, answered by the case of the rule that covers that size: how a data set is
+        scored (a CIFAR image is 32x32, as small as a photo can be)."""
+        case = self.rule.case_for(pixels.shape[1])
+        answers = {name: self.experts[name].answer(pixels) for name in case.experts}
+        return case.combine(answers), case.none_of_the_classes(answers)[0], answers
+
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 10) calibrated probabilities for a uint8 (N, H, W, 3) batch of squares, by the rule."""
+        return self.answer_pixels(pixels)[0]
+
+    def heat_map(self, squares: dict, label: str, case: str | None = None) -> np.ndarray:
+        """Which parts of the image drove `label`: each region of every expert's square greyed out in turn and the
+        fall in the combined answer measured (mlcore.explain); `squares` maps expert names to the squares they saw.
+        A bundle of one network whose metadata asks for class activation maps gets those instead."""
+        index = CLASSES.index(label)
+        chosen = self.rule.case_named(case) if case else self.rule.case_for(next(iter(squares.values())).shape[0])
+        if len(chosen.experts) == 1:
+            expert = self.experts[chosen.experts[0]]
+            if expert.heat_maps == "cam" and expert.head_kernel is not None:
+                return expert.class_activation_map(squares[expert.name], index)
+        answers = {
+            name: self.experts[name].answer(occluded_copies(self.experts[name].sized(squares[name][None])[0]), "none")
+            for name in chosen.experts
+        }
+        return occlusion_drops(chosen.combine(answers)[:, index])
+
+
+def _class_map(metadata: dict) -> np.ndarray | None:
+    """(outputs, 10) matrix summing an expert's classes into the ten, for an expert with other classes than ours
+    (metadata "class_map": class name -> its output indices); None for a network of the ten classes."""
+    mapping = metadata.get("class_map")
+    if mapping is None:
+        if list(metadata.get("classes", CLASSES)) != list(CLASSES):
+            raise bundle.BundleError(f"{metadata.get('name')}: classes other than the ten need a class_map")
+        return None
+    matrix = np.zeros((len(metadata["classes"]), len(CLASSES)))
+    for column, name in enumerate(CLASSES):
+        matrix[mapping.get(name, []), column] = 1.0
+    if (matrix.sum(axis=1) > 1).any():
+        raise bundle.BundleError(f"{metadata.get('name')}: the class_map maps an output to two classes")
+    return matrix
+
+
+def _expert_answer(name, weight, scores: ExpertScores, pixels) -> ExpertAnswer:
+    return ExpertAnswer(
+        name=name,
+        weight=float(weight),
+        probabilities=_by_class(scores.probabilities[0]),
+        other=None if scores.other is None else float(scores.other[0]),
+        unlike_training=None if scores.unlike_training is None else bool(scores.unlike_training[0]),
+        square=pixels,
+    )
+
+
+def _by_class(probabilities) -> dict:
+    return {name: float(p) for name, p in zip(CLASSES, probabilities, strict=True)}
 
 
 def _weighted(values, views, weights):

@@ -1,11 +1,13 @@
-"""The one preprocessing function: any photo in, the square RGB pixels a network takes out.
+"""The one preprocessing path: any photo in, decoded once (`upright_rgb`), then the square RGB pixels each
+network takes (`square`).
 
-Decoding the data set, serving and evaluation all call `to_model_input`, and training resizes the decoded
-32x32 CIFAR images to a network's input size with `resize_pixels`, the same resampling. A network trained that
-way has only ever seen 32x32 detail spread over its input, so a photo is reduced to 32x32 first (`through`) and
-then enlarged to the input size: it reaches the network exactly as a training image did. Measured on real photos
-(README): straight to 128x128, 93.0% right and a third wrongly called "none of the ten"; through 32x32, 97.4%
-and 4.3%. The network itself normalises the pixel values.
+Decoding the data set, serving and evaluation all go through it (`to_model_input` is the two steps for one
+network), and training resizes the decoded 32x32 CIFAR images to a network's input size with `resize_pixels`, the
+same resampling. A network trained that way has only ever seen 32x32 detail spread over its input, so a photo is
+reduced to 32x32 first (`through`) and then enlarged to the input size: it reaches the network exactly as a training
+image did. Measured on real photos (README): straight to 128x128, 93.0% right and a third wrongly called "none of
+the ten"; through 32x32, 97.4% and 4.3%. A network trained on sharp photos (the ImageNet expert) takes the sharp
+square instead. The networks themselves normalise the pixel values.
 """
 
 import io
@@ -41,13 +43,23 @@ def open_image(source) -> Image.Image:
         raise ImageError(f"not a readable image: {error}") from error
 
 
-def preprocessing_description(size: int, through: int | None = None) -> dict:
-    """What `to_model_input(source, size, through)` does, for a bundle's metadata and the Model data page."""
+def decoded_side(size: int, through: int | None = None) -> int:
+    """The shorter side a photo must keep when decoded for a network whose square is `size` (through `through`):
+    DRAFT_FACTOR times the detail it keeps, so Lanczos does the last, clean step."""
     through = through if through and through < size else None
+    return DRAFT_FACTOR * (through or size)
+
+
+def preprocessing_description(size: int, through: int | None = None, decode_side: int | None = None) -> dict:
+    """What `square(upright_rgb(source, decode_side), size, through)` does, for a bundle's metadata and the Model data
+    page."""
+    through = through if through and through < size else None
+    decode_side = decode_side or decoded_side(size, through)
     resizes = [f"Lanczos resize to {through}x{through}"] if through else []
     return {
         "steps": [
             "first frame of animated images",
+            f"JPEG decoded at the smallest DCT scale that keeps {decode_side} pixels on the shorter side",
             "EXIF orientation applied",
             "transparency flattened onto grey (128, 128, 128)",
             "converted to 8-bit RGB",
@@ -58,6 +70,7 @@ def preprocessing_description(size: int, through: int | None = None) -> dict:
         "input": f"uint8 RGB, {size}x{size}, values 0-255 (the network normalises them)",
         "image_size": size,
         "through": through,
+        "decode_side": decode_side,
         "crop": "centre_square",
         "resample": "lanczos",
         "background": list(BACKGROUND),
@@ -67,8 +80,12 @@ def preprocessing_description(size: int, through: int | None = None) -> dict:
 def to_model_input(source, size: int = CIFAR_SIZE, through: int | None = None) -> np.ndarray:
     """Return the (size, size, 3) uint8 array a network of that input size takes for this image; with `through`,
     the image is reduced to through x through first (the detail its training images had), then enlarged."""
+    return square(upright_rgb(source, decoded_side(size, through)), size, through)
+
+
+def square(image: Image.Image, size: int, through: int | None = None) -> np.ndarray:
+    """The centre square of a decoded photo as a network of input `size` takes it (see `to_model_input`)."""
     through = through if through and through < size else None
-    image = upright_rgb(source, DRAFT_FACTOR * (through or size))
     try:
         if through:
             return resize_pixels(_resize(image, through)[None], size)[0]

@@ -15,10 +15,11 @@ from mlcore import bundle
 from mlcore.architectures import get_architecture
 from mlcore.calibration import calibrate_bundle
 from mlcore.data import Dataset, Split, train_validation_split
-from mlcore.evaluate import classification_report, evaluate_bundle, predict_logits, softmax
+from mlcore.evaluate import evaluate_bundle
 from mlcore.fitting import flops_per_image, layer_table, minutes
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import CIFAR_SIZE, preprocessing_description, resize_pixels
+from mlcore.scores import classification_report, predict_logits, softmax
 
 # oneDNN is off by default on AMD CPUs; on for both makes training about 2.2x faster. Set before TF loads.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -3,17 +3,8 @@
 import numpy as np
 import pytest
 
-from mlcore.calibration import (
-    KEEP_IN_DISTRIBUTION,
-    choose_thresholds,
-    energy,
-    feature_closeness,
-    fit_feature_model,
-    fit_temperature,
-    out_of_distribution_images,
-    reliability,
-)
-from mlcore.evaluate import softmax
+from mlcore.calibration import KEEP_IN_DISTRIBUTION, choose_thresholds, fit_feature_model, out_of_distribution_images
+from mlcore.scores import energy, feature_closeness, fit_temperature, reliability, softmax
 from mlcore.explain import heat_map_image, occlusion_map
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from mlcore import bundle
 from mlcore.architectures.airbench import Recipe
-from mlcore.evaluate import evaluate_bundle, softmax
+from mlcore.evaluate import evaluate_bundle
+from mlcore.scores import softmax
 from mlcore.inference import Classifier
 from mlcore.labels import CLASSES
 from mlcore.train import train

@@ -5,7 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mlcore.bundle import BundleError, write_json
 from mlcore.data import SPLITS, DataError, load_dataset
-from mlcore.evaluate import PHOTOS_FILE, TTA_LEVELS, evaluate_bundle, evaluate_photo_folder, is_photo_folder
+from mlcore.evaluate import PHOTOS_FILE, evaluate_bundle, evaluate_photo_folder, is_photo_folder
+from mlcore.scores import TTA_LEVELS
 
 
 class Command(BaseCommand):

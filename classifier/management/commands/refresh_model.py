@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mlcore.bundle import BundleError
 from mlcore.data import DataError, load_dataset
-from mlcore.evaluate import TTA_LEVELS
+from mlcore.scores import TTA_LEVELS
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from mlcore.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, default_re
 from mlcore.architectures.efficientnet_lite0 import PretrainedWeightsError
 from mlcore.bundle import BundleError, utc_now
 from mlcore.data import DataError, load_dataset
-from mlcore.evaluate import TTA_LEVELS
+from mlcore.scores import TTA_LEVELS
 
 # Options that set a field of the chosen architecture's recipe; left out, the recipe's default holds.
 RECIPE_OPTIONS = (
