@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
+PHOTOS ?= var/real-photos
 CHROMIUM ?= /usr/bin/chromium
 MSGFMT ?= /usr/bin/msgfmt
 NPM ?= /usr/bin/npm
@@ -54,7 +55,7 @@ messages: setup gettext
 
 run: setup
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py register_model models/cifar10-airbench  # the previous model, for the Model data page
+	$(BIN)/python manage.py register_model models/cifar10/experts/cifar10-efficientnet-lite0  # the previous model, compared on the Model data page
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving on http://$(HOST):$(PORT)/  (create an admin with: $(BIN)/python manage.py createsuperuser)"
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn classifier_site.wsgi  # settings in gunicorn.conf.py
@@ -80,8 +81,11 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The shipped bundle: a new EfficientNet-Lite0 run, the airbench network kept for thumbnails, the ImageNet expert
+# weighed on the real photos (README, "Real photos", says how to lay them out in var/real-photos).
 train: setup
-	$(BIN)/python manage.py train --data $(DATA) --out models/cifar10
+	$(BIN)/python manage.py train --data $(DATA) --out models/cifar10 --photos $(PHOTOS) \
+		--thumbnail-expert models/cifar10/experts/cifar10-airbench
 
 bench: setup
 	$(BIN)/python bench/bench_model.py

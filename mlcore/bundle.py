@@ -89,8 +89,9 @@ def write_json(path, name, data):
     partial.replace(file)
 
 
-def serving_model_bytes(model, features_layer: str, quantize: bool = True, representative=None) -> bytes:
-    """Convert a Keras model to a LiteRT flat buffer with the weights frozen as constants.
+def serving_model_bytes(model, features_layer: str | None, quantize: bool = True, representative=None) -> bytes:
+    """Convert a Keras model to a LiteRT flat buffer with the weights frozen as constants; it returns the logits and,
+    with `features_layer`, that layer's feature maps.
 
     Freezing matters: with variables left as resources the converter keeps them as VAR_HANDLE ops, nothing is
     folded and XNNPACK cannot take the graph, which made one image cost 8 ms instead of 2.5 ms here.
@@ -103,8 +104,7 @@ def serving_model_bytes(model, features_layer: str, quantize: bool = True, repre
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    features = model.get_layer(features_layer).output
-    serving = keras_model_with_features(model, features)
+    serving = keras_model_with_features(model, model.get_layer(features_layer).output) if features_layer else model
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="pixels")
     function = tf.function(lambda pixels: serving(pixels, training=False), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(function.get_concrete_function())
@@ -136,11 +136,7 @@ def write_bundle(
     representative=None,
 ) -> Path:
     """Write the whole bundle into a sibling folder, then swap it in, so `out_dir` is never half written."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging = staging_folder(out_dir)
     model.save(staging / MODEL_FILE)
     write_serving_files(staging, model, features_layer, quantize, representative)
     write_head_file(staging, model, head_layer)
@@ -148,11 +144,27 @@ def write_bundle(
     write_json(staging, HISTORY_FILE, history)
     if evaluation is not None:
         write_json(staging, EVALUATION_FILE, evaluation)
+    return swap_in(staging, out_dir)
+
+
+def staging_folder(out_dir) -> Path:
+    """An empty sibling of `out_dir` to write a bundle into (`swap_in` then puts it in place)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def swap_in(staging, out_dir) -> Path:
+    """Replace `out_dir` by the finished `staging` folder, so that `out_dir` is never half written."""
+    out_dir = Path(out_dir)
     previous = out_dir.with_name(out_dir.name + ".previous")
     shutil.rmtree(previous, ignore_errors=True)
     if out_dir.exists():
         out_dir.rename(previous)
-    staging.rename(out_dir)
+    Path(staging).rename(out_dir)
     shutil.rmtree(previous, ignore_errors=True)
     return out_dir
 

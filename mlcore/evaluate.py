@@ -53,6 +53,13 @@ def evaluate_bundle(bundle_dir, split, tta: str | None = None, examples: int = 0
     return report
 
 
+def headline(report: dict | None) -> dict | None:
+    """The few figures of a report that a bundle's metadata repeats."""
+    if report is None:
+        return None
+    return {key: report[key] for key in ("images", "accuracy", "log_loss")} | {"tta": report.get("tta")}
+
+
 def confused_pairs(bundle_dir, split, probabilities, examples: int, pairs: int = 6) -> list:
     """The (true, predicted) pairs mistaken most often, each with up to `examples` of its images saved."""
     predicted = probabilities.argmax(axis=1)

@@ -162,10 +162,11 @@ def pooled_log_probabilities(answers: dict, weights: dict) -> np.ndarray:
 # --- choosing the numbers by measurement -------------------------------------------------------------------
 
 
-def choose_weights(answers: dict, labels: np.ndarray, experts: tuple) -> dict:
+def choose_weights(answers: dict, labels: np.ndarray, experts: tuple, fit_pool_temperature: bool = True) -> dict:
     """The weights (a grid of WEIGHT_STEP, summing to one) under which the pool is right most often on labelled
-    images, ties going to the lower log loss; then the pool's temperature fitted by log loss. Returns the weights,
-    the temperature and every point of the grid with its accuracy and log loss (the figures that chose them)."""
+    images, ties going to the lower log loss; then, if asked, the pool's temperature fitted by log loss (else 1: a
+    handful of mistakes cannot calibrate one). Returns the weights, the temperature and every point of the grid
+    with its accuracy and log loss (the figures that chose them)."""
     labels = np.asarray(labels, dtype=np.int64)
     steps = round(1 / WEIGHT_STEP)
     grid = []
@@ -182,8 +183,10 @@ def choose_weights(answers: dict, labels: np.ndarray, experts: tuple) -> dict:
                 }
             )
     best = max(grid, key=lambda point: (point["right"], -point["log_loss"]))
-    temperature = fit_temperature(pooled_log_probabilities(answers, best["weights"]), labels)
-    return {"weights": best["weights"], "temperature": round(temperature, 4), "grid": grid, "images": len(labels)}
+    temperature = 1.0
+    if fit_pool_temperature:
+        temperature = round(fit_temperature(pooled_log_probabilities(answers, best["weights"]), labels), 4)
+    return {"weights": best["weights"], "temperature": temperature, "grid": grid, "images": len(labels)}
 
 
 def widest_margin_threshold(inside: np.ndarray, outside: np.ndarray, allowed_inside: int) -> dict:

@@ -1,11 +1,13 @@
 """Training, whatever the architecture: split the data, let the architecture fit its network, then write the
-bundle, calibrate it on the validation split and score the test split through the serving model.
+bundle, calibrate it on the validation split and score the test split through the serving model; with real photos
+or other CIFAR networks to join it, put the network in a bundle of experts (mlcore.assemble).
 
 The recipe's numbers live in each architecture's `Recipe` (mlcore/architectures/); nothing here asks which
 architecture it has.
 """
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -13,9 +15,10 @@ import numpy as np
 
 from mlcore import bundle
 from mlcore.architectures import get_architecture
+from mlcore.assemble import EXAMPLES_PER_PAIR, EXPERTS_FOLDER, assemble, copy_expert, expert_name
 from mlcore.calibration import calibrate_bundle
 from mlcore.data import Dataset, Split, train_validation_split
-from mlcore.evaluate import evaluate_bundle
+from mlcore.evaluate import evaluate_bundle, headline
 from mlcore.fitting import flops_per_image, layer_table, minutes
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import CIFAR_SIZE, preprocessing_description, resize_pixels
@@ -25,11 +28,47 @@ from mlcore.scores import classification_report, predict_logits, softmax
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-EXAMPLES_PER_PAIR = 4  # test images saved in the bundle for each of the most confused class pairs
 REPRESENTATIVE_IMAGES = 200  # training images whose activation ranges set a full-integer model's quantisation
 
 
 def train(
+    dataset: Dataset,
+    recipe,
+    out_dir,
+    *,
+    progress=print,
+    command: str | None = None,
+    extra_train: Split | None = None,
+    photos=None,
+    thumbnail_experts=(),
+) -> dict:
+    """Train a network (`train_network`) into `out_dir`; with `photos` (a folder of real photos to measure the photo
+    rule on: the ImageNet expert joins) or `thumbnail_experts` (bundles of CIFAR networks trained on the same data
+    and validation split), into a bundle of experts there instead, written beside it and swapped in when complete.
+    Returns the metadata of what `out_dir` holds."""
+    if photos is None and not thumbnail_experts:
+        return train_network(dataset, recipe, out_dir, progress=progress, command=command, extra_train=extra_train)
+    staging = bundle.staging_folder(out_dir)
+    (staging / EXPERTS_FOLDER).mkdir()
+    others = [copy_expert(path, staging, dataset, recipe.seed, recipe.val_fraction) for path in thumbnail_experts]
+    name = f"cifar10-{recipe.architecture}"
+    train_network(
+        dataset,
+        recipe,
+        staging / EXPERTS_FOLDER / name,
+        progress=progress,
+        command=command,
+        extra_train=extra_train,
+    )
+    seed, fraction = recipe.seed, recipe.val_fraction
+    metadata = assemble(
+        staging, dataset, [name, *others], seed=seed, val_fraction=fraction, photos=photos, progress=progress
+    )
+    bundle.swap_in(staging, out_dir)
+    return metadata
+
+
+def train_network(
     dataset: Dataset,
     recipe,
     out_dir,
@@ -92,7 +131,7 @@ def train(
             "validation_images": len(val_split),
             "train_seconds": round(train_seconds, 1),
         },
-        "validation": _headline(validation),
+        "validation": headline(validation),
         "data": {
             "source": dataset.source,
             "fingerprint": dataset.fingerprint,
@@ -121,7 +160,7 @@ def train(
         bundle.write_json(out_dir, bundle.METADATA_FILE, metadata)
     progress(f"Scoring the {len(dataset.test)} test images through the serving model ...")
     evaluation = evaluate_bundle(out_dir, dataset.test, examples=EXAMPLES_PER_PAIR)
-    metadata["test"] = _headline(evaluation)
+    metadata["test"] = headline(evaluation)
     metadata["wall_seconds"] = round(time.monotonic() - started, 1)
     bundle.write_json(out_dir, bundle.EVALUATION_FILE, evaluation)
     bundle.write_json(out_dir, bundle.METADATA_FILE, metadata)
@@ -158,14 +197,42 @@ def _quantisation(architecture, quantize: bool) -> str:
     return "int8, activations quantised per call"
 
 
-def _headline(report):
-    if report is None:
-        return None
-    return {key: report[key] for key in ("images", "accuracy", "log_loss")} | {"tta": report.get("tta")}
+def refresh_bundle(
+    bundle_dir, dataset: Dataset, *, progress=print, tta: str | None = None, photos=None, thumbnail_experts=()
+) -> dict:
+    """Bring a bundle up to date without retraining. A bundle of one network, alone: `refresh_network`. With
+    `photos` or `thumbnail_experts`, or a bundle of experts: its networks stay as they are (the main one refreshed
+    with `tta` if given), the ImageNet expert is built again from the weight package when `photos` are given (a
+    bundle that has one needs them), and the rule is measured again (mlcore.assemble); written beside the bundle and
+    swapped in when complete. Returns the new metadata."""
+    metadata = bundle.read_metadata(bundle_dir)
+    listed = metadata.get("experts") or []
+    if not listed and photos is None and not thumbnail_experts:
+        return refresh_network(bundle_dir, dataset, progress=progress, tta=tta)
+    if photos is None and any(entry["trained_on"] == "ImageNet" for entry in listed):
+        raise bundle.BundleError(
+            f"{bundle_dir} has an expert for photos: give a folder of real photos to measure it on"
+        )
+    staging = bundle.staging_folder(bundle_dir)
+    if listed:
+        shutil.copytree(bundle_dir, staging, dirs_exist_ok=True)
+        networks = [entry["name"] for entry in listed if entry["trained_on"] == "CIFAR-10"]
+    else:
+        networks = [expert_name(metadata)]
+        shutil.copytree(bundle_dir, staging / EXPERTS_FOLDER / networks[0])
+    main = staging / EXPERTS_FOLDER / networks[0]
+    if tta:
+        refresh_network(main, dataset, progress=progress, tta=tta)
+    config = bundle.read_metadata(main)["training"]["config"]
+    seed, fraction = config["seed"], config["val_fraction"]
+    networks += [copy_expert(path, staging, dataset, seed, fraction) for path in thumbnail_experts]
+    metadata = assemble(staging, dataset, networks, seed=seed, val_fraction=fraction, photos=photos, progress=progress)
+    bundle.swap_in(staging, bundle_dir)
+    return metadata
 
 
-def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print, tta: str | None = None) -> dict:
-    """Bring a bundle written by an earlier version up to date without retraining: re-export the serving model
+def refresh_network(bundle_dir, dataset: Dataset, *, progress=print, tta: str | None = None) -> dict:
+    """Bring a bundle of one network written by an earlier version up to date: re-export the serving model
     (with the feature maps for heat maps) from its Keras model, calibrate it on its own validation split (the
     seed and fraction it was trained with) and score the test split again; with `tta`, serve with that test-time
     augmentation from now on (calibrated and scored with it). Returns the new metadata."""
@@ -193,7 +260,7 @@ def refresh_bundle(bundle_dir, dataset: Dataset, *, progress=print, tta: str | N
     bundle.write_json(bundle_dir, bundle.METADATA_FILE, metadata)
     progress(f"Scoring the {len(dataset.test)} test images through the serving model ...")
     evaluation = evaluate_bundle(bundle_dir, dataset.test, examples=EXAMPLES_PER_PAIR)
-    metadata["test"] = _headline(evaluation)
+    metadata["test"] = headline(evaluation)
     metadata["architecture_name"] = architecture.NAME
     metadata["serving"] = metadata.get("serving", {}) | {
         "weights": _quantisation(architecture, quantize),

@@ -8,6 +8,7 @@ from mlcore.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, default_re
 from mlcore.architectures.efficientnet_lite0 import PretrainedWeightsError
 from mlcore.bundle import BundleError, utc_now
 from mlcore.data import DataError, load_dataset
+from mlcore.evaluate import is_photo_folder
 from mlcore.scores import TTA_LEVELS
 
 # Options that set a field of the chosen architecture's recipe; left out, the recipe's default holds.
@@ -62,6 +63,18 @@ class Command(BaseCommand):
         parser.add_argument("--cutout", type=int, help="airbench: side in pixels of the square painted out; 0 for none")
         parser.add_argument("--lookahead-every", type=int, help="airbench: steps between weight averaging; 0 for none")
         parser.add_argument(
+            "--photos",
+            help="a folder of real photos (<class>/ and none/ subfolders, never trained on) to measure the photo rule "
+            "on: the network then joins the ImageNet expert in a bundle of experts",
+        )
+        parser.add_argument(
+            "--thumbnail-expert",
+            action="append",
+            default=[],
+            help="the bundle of another CIFAR network trained on the same data and validation split, to join the "
+            "new one for thumbnails if the validation split says it helps (repeatable)",
+        )
+        parser.add_argument(
             "--no-register",
             dest="register",
             action="store_false",
@@ -83,6 +96,8 @@ class Command(BaseCommand):
 
         recipe = _recipe(options)
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
+        if options["photos"] is not None and not is_photo_folder(options["photos"]):
+            raise CommandError(f"--photos {options['photos']} is not a folder of <class>/ and none/ photo subfolders")
         try:
             dataset = load_dataset(options["data"], limit=options["limit"], cache_dir=options["cache_dir"])
             extra_train = self._reviewed_uploads() if options["include_reviewed"] else None
@@ -93,6 +108,8 @@ class Command(BaseCommand):
                 progress=self._progress,
                 command=_command_line(options),
                 extra_train=extra_train,
+                photos=options["photos"],
+                thumbnail_experts=options["thumbnail_expert"],
             )
         except (DataError, BundleError, PretrainedWeightsError) as error:
             raise CommandError(str(error)) from error
@@ -118,7 +135,7 @@ class Command(BaseCommand):
 
 
 def _command_line(options) -> str:
-    names = ("data", "out", "arch", *RECIPE_OPTIONS, "include_reviewed")
+    names = ("data", "out", "arch", *RECIPE_OPTIONS, "photos", "thumbnail_expert", "include_reviewed")
     given = [_option(name, options.get(name)) for name in names]
     return "python manage.py train " + " ".join(option for option in given if option)
 
@@ -126,8 +143,10 @@ def _command_line(options) -> str:
 def _option(name: str, value) -> str:
     """`--name value`, or `--name` for a flag that is on, or nothing (not `in (None, False)`: --seed 0 counts)."""
     flag = f"--{name.replace('_', '-')}"
-    if value is None or value is False:
+    if value is None or value is False or value == []:
         return ""
+    if isinstance(value, list):
+        return " ".join(f"{flag} {item}" for item in value)
     return flag if value is True else f"{flag} {_plain(value)}"
 
 
