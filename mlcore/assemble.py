@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcore import bundle, imagenet
+from mlcore.architectures import get_architecture
 from mlcore.calibration import KEEP_IN_DISTRIBUTION, out_of_distribution_images
 from mlcore.data import Dataset, train_validation_split
 from mlcore.evaluate import (
@@ -223,9 +224,11 @@ def _subset(scores: ExpertScores, mask) -> ExpertScores:
 
 
 def _entry(name: str, expert: Expert, trained_on: str) -> dict:
+    architecture = get_architecture(expert.metadata.get("architecture_name") or "airbench")
     return {
         "name": name,
         "folder": f"{EXPERTS_FOLDER}/{name}",
+        "network": architecture.TITLE,
         "trained_on": trained_on,
         "architecture": expert.metadata.get("architecture"),
         "square": expert.image_size,

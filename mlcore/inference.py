@@ -30,6 +30,8 @@ class ExpertAnswer:
     """What one expert said of one image."""
 
     name: str
+    network: str  # what people call the network (EfficientNet-Lite0, airbench94)
+    trained_on: str  # CIFAR-10 or ImageNet
     weight: float  # its weight in the combined answer
     probabilities: dict  # class name -> what it gives the class (sums to 1 - other)
     other: float | None  # its share outside the ten classes (experts with more classes than ours), else None
@@ -44,6 +46,8 @@ class ExpertAnswer:
         """Everything but the pixels, for storing with a prediction."""
         return {
             "name": self.name,
+            "network": self.network,
+            "trained_on": self.trained_on,
             "weight": self.weight,
             "probabilities": self.probabilities,
             "other": self.other,
@@ -85,10 +89,13 @@ class Expert:
     """One network of a bundle: its LiteRT model, its preprocessing, test-time augmentation and calibration, its
     own "none of the ten" test if it has one, and how its classes map onto the ten."""
 
-    def __init__(self, folder, name: str | None = None, num_threads: int = 1, tta: str | None = None):
+    def __init__(self, folder, name: str | None = None, num_threads: int = 1, tta: str | None = None, entry=None):
         self.path = bundle.check_bundle(folder)
         self.metadata = bundle.read_metadata(self.path)
         self.name = name or self.metadata.get("name", self.path.name)
+        entry = entry or {}  # what the bundle of experts says of it
+        self.network = entry.get("network") or self.metadata.get("architecture_name") or self.name
+        self.trained_on = entry.get("trained_on") or ("ImageNet" if "class_map" in self.metadata else "CIFAR-10")
         self.num_threads = num_threads
         self.tta = tta or self.metadata.get("tta", "none")
         preprocessing = self.metadata.get("preprocessing") or {}
@@ -200,7 +207,8 @@ class Classifier:
         listed = self.metadata.get("experts")
         if listed:
             self.experts = {
-                entry["name"]: Expert(self.path / entry["folder"], entry["name"], num_threads, tta) for entry in listed
+                entry["name"]: Expert(self.path / entry["folder"], entry["name"], num_threads, tta, entry)
+                for entry in listed
             }
             self.rule = Rule.from_list(self.metadata["rule"])
         else:
@@ -238,7 +246,8 @@ class Classifier:
             seconds=time.perf_counter() - started,
             none_of_the_classes=bool(flagged[0]),
             experts=tuple(
-                _expert_answer(name, case.weights[name], answers[name], squares[name]) for name in case.experts
+                _expert_answer(self.experts[name], case.weights[name], answers[name], squares[name])
+                for name in case.experts
             ),
             case=case.name,
             none_because=tuple(condition.as_dict() for condition in because[0]),
@@ -289,9 +298,11 @@ def _class_map(metadata: dict) -> np.ndarray | None:
     return matrix
 
 
-def _expert_answer(name, weight, scores: ExpertScores, pixels) -> ExpertAnswer:
+def _expert_answer(expert: Expert, weight, scores: ExpertScores, pixels) -> ExpertAnswer:
     return ExpertAnswer(
-        name=name,
+        name=expert.name,
+        network=expert.network,
+        trained_on=expert.trained_on,
         weight=float(weight),
         probabilities=_by_class(scores.probabilities[0]),
         other=None if scores.other is None else float(scores.other[0]),

@@ -1,6 +1,6 @@
 """The network families mlcore can train, by the name `manage.py train --arch` takes.
 
-Each family's module gives the same few things: NAME, DESCRIPTION, a `Recipe` dataclass (its default training
+Each family's module gives the same few things: NAME, TITLE, DESCRIPTION, a `Recipe` dataclass (its default training
 recipe, with `image_size`, `tta`, `seed`, `val_fraction`, `limit`, `epochs`, `batch_size` and
 `quantize_serving`), `make_model`, `fit`, FEATURES_LAYER / FEATURES_POOLING (the last feature maps the
 serving model also returns, and how the head pools them), QUANTIZED_ACTIVATIONS (a full-integer serving

@@ -18,6 +18,7 @@ from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, r
 from mlcore.labels import CLASSES, NUM_CLASSES
 
 NAME = "airbench"
+TITLE = "airbench94"  # the network's name as people write it
 DESCRIPTION = "airbench94 (whitening conv, three conv groups, max-pool head), Keras functional, trained from scratch"
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # per channel, on pixels scaled to 0..1
 CIFAR_STD = (0.2470, 0.2435, 0.2616)

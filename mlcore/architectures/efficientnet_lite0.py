@@ -24,6 +24,7 @@ from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import resize_pixels
 
 NAME = "efficientnet-lite0"
+TITLE = "EfficientNet-Lite0"  # the network's name as people write it
 DESCRIPTION = (
     "EfficientNet-Lite0 (MBConv blocks without squeeze-excite, ReLU6), ImageNet-pretrained, fine-tuned on "
     "CIFAR-10; Keras functional"
