@@ -13,9 +13,11 @@ def system_prompt(context: str = "") -> str:
     lines = [
         gettext("You are the assistant of a self-hosted image classifier web site."),
         gettext(
-            "Signed-in users upload photos; a convolutional network trained on CIFAR-10 answers which of ten classes a "
-            "photo shows, with probabilities: %(classes)s. It can only choose among these ten; when a photo fits none "
-            "of them, the site answers “none of the ten classes” and names the closest."
+            "Signed-in users upload photos; convolutional networks answer which of ten classes a photo shows, with "
+            "probabilities: %(classes)s. Networks trained on CIFAR-10 see each photo through 32x32 pixels, as their "
+            "training images were; for photos, a network trained on ImageNet also sees the sharp photo, and their "
+            "answers are combined. They can only choose among these ten; when a photo fits none of them, the site "
+            "answers “none of the ten classes” and says why."
         )
         % {"classes": class_list()},
         gettext("Users can see their history of predictions, and staff review and correct predictions."),
@@ -37,7 +39,28 @@ def class_list() -> str:
 
 
 def prediction_context(prediction) -> str:
-    """A prediction's facts for the model (and the page): label, probabilities and model facts, never the image."""
+    """A prediction's facts for the model (and the page): label, probabilities, what each network said and model
+    facts, never the image."""
+    facts = [_prediction_facts(prediction)]
+    if prediction.none_of_the_classes:
+        reasons = " ".join(prediction.none_reasons)
+        facts.append(gettext("The site called it none of the ten classes: %(reasons)s") % {"reasons": reasons})
+    for row in prediction.expert_rows:
+        facts.append(
+            gettext("%(network)s said %(label)s, %(probability)s (weight %(weight)s)")
+            % {
+                "network": row["title"],
+                "label": row["label"],
+                "probability": row["probability"],
+                "weight": row["weight"],
+            }
+            + (gettext("; other things %(other)s") % {"other": row["other"]} if row["other"] else "")
+            + "."
+        )
+    return "\n".join(facts)
+
+
+def _prediction_facts(prediction) -> str:
     ranked = ", ".join(f"{class_name(item['label'])} {percent(item['probability'])}" for item in prediction.top_k)
     return gettext(
         "A prediction made by the classifier: the photo '%(name)s' (%(width)dx%(height)d pixels, %(type)s) was "

@@ -26,8 +26,10 @@ MODEL_OUTPUTS = (
     "sha256",
     "label",
     "none_of_the_classes",
+    "why_none",
     "confidence",
     "probability_bars",
+    "expert_answers",
     "model_version",
     "inference_ms",
     "owner",
@@ -189,10 +191,33 @@ class PredictionAdmin(admin.ModelAdmin):
         url = reverse("prediction_image", args=[prediction.pk])
         return format_html('<a href="{0}"><img src="{0}" alt="" class="prediction-preview"></a>', url)
 
-    @admin.display(description=_("what the network saw"))
+    @admin.display(description=_("what the networks saw"))
     def model_input_preview(self, prediction):
         url = reverse("prediction_model_input", args=[prediction.pk])
-        return format_html('<img src="{}" alt="" width="128" class="prediction-model-input">', url)
+        return format_html('<img src="{}" alt="" class="prediction-model-input">', url)
+
+    @admin.display(description=_("why none of the ten"))
+    def why_none(self, prediction):
+        return format_html_join("", "<p>{}</p>", ((reason,) for reason in prediction.none_reasons)) or "-"
+
+    @admin.display(description=_("what each network said"))
+    def expert_answers(self, prediction):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (row["title"], row["label"], row["probability"], row["other"] or "", row["weight"])
+                for row in prediction.expert_rows
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            gettext("network"),
+            gettext("answer"),
+            gettext("other things"),
+            gettext("weight"),
+        )
+        return format_html("<table>{}{}</table>", head, rows) if prediction.expert_rows else "-"
 
     @admin.display(description=_("probabilities"))
     def probability_bars(self, prediction):

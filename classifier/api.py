@@ -134,6 +134,9 @@ def prediction_json(request, prediction) -> dict:
         "confidence": prediction.confidence,
         "none_of_the_classes": prediction.none_of_the_classes,
         "verdict": prediction.verdict,
+        "none_because": prediction.none_because,
+        "rule_case": prediction.rule_case,
+        "experts": [_expert_json(expert) for expert in prediction.experts],
         "top_k": prediction.top_k,
         "model_version": prediction.model_version,
         "image_url": request.build_absolute_uri(reverse("prediction_image", args=[prediction.pk])),
@@ -152,6 +155,11 @@ def prediction_json(request, prediction) -> dict:
     return body
 
 
+def _expert_json(expert: dict) -> dict:
+    keys = ("name", "network", "trained_on", "weight", "probabilities", "other", "unlike_training", "square")
+    return {key: expert.get(key) for key in keys}
+
+
 def heat_map_json(request, prediction) -> dict | None:
     """Which regions drove the label: cells over the centre square the network saw, and an overlay image URL."""
     cells = services.prediction_heat_map(prediction=prediction)
@@ -159,7 +167,7 @@ def heat_map_json(request, prediction) -> dict | None:
         return None
     return {
         "cells": cells.tolist(),
-        "covers": "the centre square of the photo, which is what the network saw",
+        "covers": "the centre square of the photo, which is what the networks saw",
         "image_url": request.build_absolute_uri(reverse("prediction_heat_map", args=[prediction.pk])),
     }
 

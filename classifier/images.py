@@ -3,6 +3,7 @@
 import io
 from dataclasses import dataclass
 
+import numpy as np
 from django.utils.translation import gettext
 from PIL import ExifTags, Image, UnidentifiedImageError
 
@@ -117,9 +118,33 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
+def squares_png(squares) -> tuple[bytes, list[list[int]]]:
+    """The squares the networks saw, side by side and top-aligned in one lossless PNG, and where each one is
+    ([left, top, side]). Written for every upload, so compressed fast: 4 ms instead of 15 for a 224x224 square."""
+    boxes, left = [], 0
+    for pixels in squares:
+        boxes.append([left, 0, int(pixels.shape[0])])
+        left += pixels.shape[1]
+    sheet = Image.new("RGB", (left, max(box[2] for box in boxes)), (255, 255, 255))
+    for pixels, (x, y, _) in zip(squares, boxes, strict=True):
+        sheet.paste(Image.fromarray(pixels), (x, y))
+    out = io.BytesIO()
+    sheet.save(out, "PNG", compress_level=1)
+    return out.getvalue(), boxes
+
+
+def square_from_png(data: bytes, box=None) -> np.ndarray:
+    """One square of `squares_png`'s image (the whole image without a box: a prediction from before experts)."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    if box is not None:
+        left, top, side = box
+        image = image.crop((left, top, left + side, top + side))
+    return np.asarray(image)
+
+
 def png_bytes(pixels) -> bytes:
     out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "PNG")
+    Image.fromarray(np.asarray(pixels)).save(out, "PNG")
     return out.getvalue()
 
 

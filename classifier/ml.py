@@ -83,26 +83,30 @@ def warm_up() -> None:
 
 
 def model_summary() -> dict | None:
-    """Headline figures of the served model for pages, or None when it cannot be loaded."""
+    """Headline figures of the served model for pages, or None when it cannot be loaded; for a bundle of experts,
+    its networks, and the training of the main one (the networks beside it keep their own in the bundle)."""
     try:
-        metadata = get_classifier().metadata
+        classifier = get_classifier()
     except ClassifierUnavailable:
         return None
+    metadata = classifier.metadata
+    trained = classifier.first.metadata  # the main network's own (the same for a bundle of one network)
     test = metadata.get("test") or {}
-    training = metadata.get("training") or {}
+    training = trained.get("training") or {}
     return {
         "name": metadata.get("name"),
         "architecture": metadata.get("architecture"),
+        "experts": [f"{expert.network} ({expert.trained_on})" for expert in classifier.experts.values()],
         "test_accuracy_percent": 100 * test["accuracy"] if "accuracy" in test else None,
         "test_images": test.get("images"),
-        "tta": metadata.get("tta"),
+        "tta": metadata.get("tta") or test.get("tta"),
         "parameters": metadata.get("parameters"),
         "flops_per_image": metadata.get("flops_per_image"),
-        "train_minutes": (metadata.get("wall_seconds") or 0) / 60,
+        "train_minutes": (trained.get("wall_seconds") or 0) / 60,
         "epochs": training.get("epochs_completed"),
         "train_images": training.get("train_images"),
         "validation_images": training.get("validation_images"),
         "command": training.get("command"),
-        "hardware": (metadata.get("hardware") or {}).get("cpu"),
+        "hardware": (trained.get("hardware") or {}).get("cpu"),
         "created_at": metadata.get("created_at"),
     }

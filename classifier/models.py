@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from classifier import verdicts
 from classifier.class_names import CLASS_NAMES, class_name
-from classifier.formats import percent
 from mlcore.labels import CLASSES
 
 LABEL_CHOICES = [(name, CLASS_NAMES[name]) for name in CLASSES]
@@ -62,7 +62,8 @@ class Prediction(models.Model):
     confidence = models.FloatField(_("confidence"))
     probabilities = models.JSONField(_("probabilities"), help_text=_("Class name to probability, for all ten classes."))
     model_input = models.BinaryField(
-        _("model input"), help_text=_("The image the network saw, at its input size, as PNG.")
+        _("model input"),
+        help_text=_("The squares the networks saw, each at its input size, side by side in one PNG."),
     )
     model_version = models.CharField(_("model version"), max_length=100, db_index=True)
     inference_ms = models.FloatField(
@@ -72,7 +73,22 @@ class Prediction(models.Model):
         _("none of the ten classes"),
         default=False,
         db_index=True,
-        help_text=_("The out-of-distribution score fell below the model's threshold."),
+        help_text=_("The model's rule found the photo fits none of the ten classes."),
+    )
+    experts = models.JSONField(
+        _("experts"),
+        default=list,
+        blank=True,
+        help_text=_("Each network's answer, its weight, and where its square is in the model input."),
+    )
+    rule_case = models.CharField(
+        _("rule case"), max_length=30, blank=True, help_text=_("Which experts answered, chosen by the photo's size.")
+    )
+    none_because = models.JSONField(
+        _("why none of the ten"),
+        default=list,
+        blank=True,
+        help_text=_("The conditions of the model's rule that made it “none of the ten classes”."),
     )
     feedback_label = models.CharField(
         _("feedback label"),
@@ -123,18 +139,26 @@ class Prediction(models.Model):
 
     @property
     def verdict(self) -> str:
-        """What the page says: the class, or that the photo fits none of them and which is closest (in the active
-        language; the API answers in English)."""
+        """What the page says: the class, or that the photo fits none of them (in the active language; the API
+        answers in English). Never a class beside "none of the ten": the reasons say why instead."""
         if self.none_of_the_classes:
-            return gettext("Not one of the ten classes (closest: %(class)s, %(confidence)s)") % {
-                "class": class_name(self.label),
-                "confidence": percent(self.confidence, 0),
-            }
+            return gettext("Not one of the ten classes")
         return class_name(self.label)
 
     @property
+    def none_reasons(self) -> list[str]:
+        """Why the model said "none of the ten", one sentence per condition of its rule that held."""
+        return verdicts.none_reasons(self.experts, self.none_because) if self.none_of_the_classes else []
+
+    @property
+    def expert_rows(self) -> list[dict]:
+        """What each network said, as the page lists it (none for a prediction from before experts)."""
+        return verdicts.expert_rows(self.experts)
+
+    @property
     def model_input_side(self) -> int | None:
-        """The side in pixels of the square the network saw (read from the stored PNG's header)."""
+        """The side in pixels of the square the network saw (read from the stored PNG's header), for a prediction
+        from before experts, whose model input is one square."""
         data = bytes(self.model_input or b"")
         return int.from_bytes(data[16:20], "big") if data.startswith(b"\x89PNG") and len(data) >= 24 else None
 

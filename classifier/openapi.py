@@ -26,10 +26,45 @@ _PREDICTION = {
             "type": "boolean",
             "description": "The photo fits none of the ten classes well; label is then only the closest.",
         },
-        "verdict": {"type": "string", "description": "What the site shows, e.g. 'Not one of the ten classes …'."},
+        "verdict": {
+            "type": "string",
+            "description": "What the site shows: the class, or 'Not one of the ten classes'.",
+        },
+        "none_because": {
+            "type": "array",
+            "description": "Why it is none of the ten: the conditions of the model's rule that held. `other`: the "
+            "expert put more than `above` of its answer outside the ten classes; `unlike_training`: the expert's "
+            "own test found the image unlike its training images.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "expert": {"type": "string"},
+                    "signal": {"type": "string", "enum": ["other", "unlike_training"]},
+                    "above": {"type": "number"},
+                },
+            },
+        },
+        "rule_case": {"type": "string", "description": "Which of the model's cases answered (by the photo's size)."},
+        "experts": {
+            "type": "array",
+            "description": "What each network of the model said; `probabilities` over the ten sum to 1 - `other`.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "network": {"type": "string"},
+                    "trained_on": {"type": "string"},
+                    "weight": {"type": "number"},
+                    "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "other": {"type": ["number", "null"]},
+                    "unlike_training": {"type": ["boolean", "null"]},
+                    "square": {"type": "integer", "description": "The side of the square it saw, in pixels."},
+                },
+            },
+        },
         "heat_map": {
             "type": ["object", "null"],
-            "description": "With ?explain=1: which regions drove the label (cells 0-1 over the seen centre square).",
+            "description": "With ?explain=1: which regions drove the label (cells 0-1 over the photo's centre square).",
             "properties": {
                 "cells": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
                 "image_url": {"type": "string", "format": "uri"},

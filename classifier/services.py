@@ -2,7 +2,6 @@
 
 import contextlib
 import hashlib
-import io
 import logging
 import secrets
 from collections.abc import Callable
@@ -16,10 +15,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
-from PIL import Image
 
 from classifier.class_names import class_name
-from classifier.images import ImageRejected, inspect_image, png_bytes, without_location
+from classifier.images import ImageRejected, inspect_image, square_from_png, squares_png, without_location
 from classifier.ml import classifier_for_version, forget_active_model, get_classifier
 from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
 from mlcore.bundle import BundleError, read_metadata
@@ -91,6 +89,7 @@ def prediction_create(*, owner, upload) -> Prediction:
     except ImageError:
         raise ImageRejected(gettext("the image is damaged or truncated and cannot be decoded")) from None
     stored = without_location(data, inspected.format)
+    model_input, boxes = squares_png([answer.square for answer in result.experts])
     prediction = Prediction(
         owner=owner,
         original_name=(upload.name or "")[:255],
@@ -102,10 +101,13 @@ def prediction_create(*, owner, upload) -> Prediction:
         label=result.label,
         confidence=result.confidence,
         probabilities=result.probabilities,
-        model_input=png_bytes(result.pixels),
+        model_input=model_input,
         model_version=classifier.version,
         inference_ms=round(1000 * result.seconds, 3),
         none_of_the_classes=result.none_of_the_classes,
+        experts=[answer.as_dict() | {"box": box} for answer, box in zip(result.experts, boxes, strict=True)],
+        rule_case=result.case,
+        none_because=list(result.none_because),
     )
     prediction.image.name = _store_file(prediction, stored, inspected.suffix)
     try:
@@ -285,10 +287,21 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
 
 
 def prediction_heat_map(*, prediction: Prediction):
-    """Which regions of the image the network saw drove the prediction's label, as rows of 0-1 values, made by
-    the model version that made the prediction; None when that version is no longer available."""
+    """Which regions of the photo's centre square drove the prediction's label, as rows of 0-1 values, made by
+    the model version that made the prediction from the squares its networks saw; None when that version is no
+    longer available."""
     classifier = classifier_for_version(prediction.model_version)
     if classifier is None:
         return None
-    pixels = np.asarray(Image.open(io.BytesIO(bytes(prediction.model_input))).convert("RGB"))
-    return classifier.heat_map(pixels, prediction.label)
+    return classifier.heat_map(
+        prediction_squares(prediction=prediction, classifier=classifier), prediction.label, prediction.rule_case or None
+    )
+
+
+def prediction_squares(*, prediction: Prediction, classifier=None) -> dict:
+    """Expert name -> the square it saw, from the stored model input (a prediction from before experts: its one
+    square, for the first expert of `classifier`)."""
+    data = bytes(prediction.model_input)
+    if not prediction.experts:
+        return {classifier.first.name if classifier else "": square_from_png(data)}
+    return {expert["name"]: square_from_png(data, expert["box"]) for expert in prediction.experts}

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from classifier import selectors, services
 from classifier.api import bearer_user
-from classifier.images import thumbnail_jpeg
+from classifier.images import png_bytes, square_from_png, thumbnail_jpeg
 from classifier.ml import ClassifierUnavailable, model_summary
 from classifier.models import Prediction
 from mlcore.explain import heat_map_image
@@ -103,9 +103,15 @@ def prediction_image(request, pk):
 
 @cache_control(private=True, max_age=3600)
 def prediction_model_input(request, pk):
-    """The image the network saw, at its input size."""
+    """The squares the networks saw, side by side at their input sizes; with `?expert=NAME`, that one's alone."""
     prediction = _viewable_prediction(request, pk)
-    return _image_response(bytes(prediction.model_input), "image/png")
+    name = request.GET.get("expert")
+    if name is None:
+        return _image_response(bytes(prediction.model_input), "image/png")
+    box = next((expert["box"] for expert in prediction.experts if expert.get("name") == name), None)
+    if box is None:
+        raise Http404(gettext("This prediction has no expert of that name."))
+    return _image_response(png_bytes(square_from_png(bytes(prediction.model_input), box)), "image/png")
 
 
 @login_required

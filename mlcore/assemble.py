@@ -73,18 +73,25 @@ def check_same_split(metadata: dict, dataset: Dataset, seed: int, val_fraction: 
         )
 
 
-def copy_expert(source, folder, dataset: Dataset, seed: int, val_fraction: float) -> str:
-    """Copy a CIFAR network's bundle into `folder`/experts/ (checked to share the data and the validation split)."""
+def copy_expert(source, folder, dataset: Dataset, seed: int, val_fraction: float, taken=()) -> str:
+    """Copy a CIFAR network's bundle into `folder`/experts/ (checked to share the data and the validation split),
+    under a name of its own (not one of `taken`); returns the name."""
     metadata = bundle.read_metadata(source)
     if metadata.get("experts"):
         raise bundle.BundleError(f"{source} is a bundle of experts; give the folder of one network")
     check_same_split(metadata, dataset, seed, val_fraction, source)
-    name = expert_name(metadata)
-    target = Path(folder) / EXPERTS_FOLDER / name
-    if target.exists():
-        raise bundle.BundleError(f"two experts would be named {name}")
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(bundle.EXAMPLES_FOLDER))
+    name = free_name(folder, expert_name(metadata), taken)
+    shutil.copytree(source, Path(folder) / EXPERTS_FOLDER / name, ignore=shutil.ignore_patterns(bundle.EXAMPLES_FOLDER))
     return name
+
+
+def free_name(folder, name: str, taken=()) -> str:
+    """`name`, or `name-2`, `name-3` … when an expert of `folder` (or one of `taken`) has it already."""
+    candidate, number = name, 1
+    while candidate in taken or (Path(folder) / EXPERTS_FOLDER / candidate).exists():
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
 
 
 def assemble(folder, dataset: Dataset, networks: list, *, seed: int, val_fraction: float, photos=None, progress=print):
@@ -234,6 +241,8 @@ def _entry(name: str, expert: Expert, trained_on: str) -> dict:
         "square": expert.image_size,
         "through": expert.through,
         "tta": expert.tta,
+        "parameters": int(expert.metadata.get("parameters") or 0),
+        "flops_per_image": int(expert.metadata.get("flops_per_image") or 0),
     }
 
 
@@ -241,7 +250,8 @@ def _metadata(dataset: Dataset, experts: list, rule: Rule) -> dict:
     return {
         "name": f"experts-{bundle.utc_now()[:16].replace(':', '')}",
         "created_at": bundle.utc_now(),
-        "architecture": " + ".join(f"{entry['name']} ({entry['trained_on']})" for entry in experts),
+        "architecture": " + ".join(f"{entry['network']} ({entry['trained_on']})" for entry in experts),
+        "parameters": sum(entry["parameters"] for entry in experts),
         "classes": list(CLASSES),
         "experts": experts,
         "rule": rule.as_list(),

@@ -32,6 +32,7 @@ class ExpertAnswer:
     name: str
     network: str  # what people call the network (EfficientNet-Lite0, airbench94)
     trained_on: str  # CIFAR-10 or ImageNet
+    through: int | None  # the detail its square keeps (32: a photo reaches it through 32x32), None: all of it
     weight: float  # its weight in the combined answer
     probabilities: dict  # class name -> what it gives the class (sums to 1 - other)
     other: float | None  # its share outside the ten classes (experts with more classes than ours), else None
@@ -48,6 +49,7 @@ class ExpertAnswer:
             "name": self.name,
             "network": self.network,
             "trained_on": self.trained_on,
+            "through": self.through,
             "weight": self.weight,
             "probabilities": self.probabilities,
             "other": self.other,
@@ -303,6 +305,7 @@ def _expert_answer(expert: Expert, weight, scores: ExpertScores, pixels) -> Expe
         name=expert.name,
         network=expert.network,
         trained_on=expert.trained_on,
+        through=expert.through,
         weight=float(weight),
         probabilities=_by_class(scores.probabilities[0]),
         other=None if scores.other is None else float(scores.other[0]),

@@ -50,8 +50,10 @@ def train(
         return train_network(dataset, recipe, out_dir, progress=progress, command=command, extra_train=extra_train)
     staging = bundle.staging_folder(out_dir)
     (staging / EXPERTS_FOLDER).mkdir()
-    others = [copy_expert(path, staging, dataset, recipe.seed, recipe.val_fraction) for path in thumbnail_experts]
     name = f"cifar10-{recipe.architecture}"
+    others = []
+    for path in thumbnail_experts:  # checked before the hour of training, not after
+        others.append(copy_expert(path, staging, dataset, recipe.seed, recipe.val_fraction, taken=(name, *others)))
     train_network(
         dataset,
         recipe,
@@ -225,7 +227,8 @@ def refresh_bundle(
         refresh_network(main, dataset, progress=progress, tta=tta)
     config = bundle.read_metadata(main)["training"]["config"]
     seed, fraction = config["seed"], config["val_fraction"]
-    networks += [copy_expert(path, staging, dataset, seed, fraction) for path in thumbnail_experts]
+    for path in thumbnail_experts:
+        networks.append(copy_expert(path, staging, dataset, seed, fraction, taken=networks))
     metadata = assemble(staging, dataset, networks, seed=seed, val_fraction=fraction, photos=photos, progress=progress)
     bundle.swap_in(staging, bundle_dir)
     return metadata

@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from PIL import Image
 
 from classifier.models import Prediction
-from classifier.services import prediction_confirm, prediction_correct, reviewed_uploads_as_training_data
+from classifier.services import (
+    prediction_confirm,
+    prediction_correct,
+    prediction_squares,
+    reviewed_uploads_as_training_data,
+)
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import resize_pixels
 from tests.classifier.factories import make_prediction
@@ -147,7 +151,8 @@ def reviewed(user, other_user, staff_user):
 
 
 def _model_input(prediction) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(bytes(prediction.model_input))))
+    """The square the main CIFAR network saw."""
+    return prediction_squares(prediction=prediction)["cifar10-efficientnet-lite0"]
 
 
 def test_reviewed_uploads_become_training_images_with_their_reviewed_labels(reviewed):

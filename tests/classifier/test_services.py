@@ -13,7 +13,8 @@ from PIL import ExifTags, Image
 from classifier import services
 from classifier.images import ImageRejected
 from classifier.models import Prediction
-from classifier.services import prediction_create, prediction_create_many
+from classifier.services import prediction_create, prediction_create_many, prediction_squares
+from mlcore.preprocessing import resize_pixels
 from tests.conftest import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,18 @@ def test_a_stored_prediction_has_every_field_the_page_and_api_show(user, media_r
     assert set(prediction.probabilities) == {item["label"] for item in prediction.top_k}
     assert prediction.label == prediction.top_k[0]["label"]
     assert prediction.confidence == pytest.approx(prediction.top_k[0]["probability"])
-    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (128, 128)
+    # a 40-pixel image is a thumbnail: the two CIFAR networks answer, each from its own square
+    assert prediction.rule_case == "thumbnail"
+    assert [(expert["name"], expert["square"]) for expert in prediction.experts] == [
+        ("cifar10-efficientnet-lite0", 128),
+        ("cifar10-airbench", 32),
+    ]
+    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (128 + 32, 128)
+    squares = prediction_squares(prediction=prediction)
+    assert squares["cifar10-airbench"].shape == (32, 32, 3)
+    assert np.array_equal(
+        resize_pixels(squares["cifar10-airbench"][None], 128)[0], squares["cifar10-efficientnet-lite0"]
+    )
     assert prediction.model_version and prediction.inference_ms > 0
     assert (media_root / prediction.image.name).read_bytes() == data  # no location data: stored unchanged
     assert prediction.image.name.endswith(".png")

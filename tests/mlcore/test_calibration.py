@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mlcore.calibration import KEEP_IN_DISTRIBUTION, choose_thresholds, fit_feature_model, out_of_distribution_images
-from mlcore.scores import energy, feature_closeness, fit_temperature, reliability, softmax
 from mlcore.explain import heat_map_image, occlusion_map
+from mlcore.scores import energy, feature_closeness, fit_temperature, reliability, softmax
 
 
 def test_fit_temperature_recovers_how_overconfident_logits_are():

@@ -50,8 +50,8 @@ def test_a_prediction_carries_all_ten_probabilities_highest_first(classifier):
     assert [item["probability"] for item in top] == sorted(prediction.probabilities.values(), reverse=True)
     assert top[0]["label"] == prediction.label and top[0]["probability"] == prediction.confidence
     assert prediction.pixels.shape == (128, 128, 3) and prediction.pixels.dtype == np.uint8
-    # the shipped network learnt from 32x32 images enlarged to 128x128: a photo is brought to 32x32 first
-    assert classifier.through == 32
+    # the shipped CIFAR network learnt from 32x32 images enlarged to 128x128: a photo is brought to 32x32 first
+    assert classifier.first.through == 32
     np.testing.assert_array_equal(prediction.pixels, to_model_input(images[0], 128, through=32))
 
 

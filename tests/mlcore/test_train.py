@@ -8,9 +8,9 @@ import pytest
 from mlcore import bundle
 from mlcore.architectures.airbench import Recipe
 from mlcore.evaluate import evaluate_bundle
-from mlcore.scores import softmax
 from mlcore.inference import Classifier
 from mlcore.labels import CLASSES
+from mlcore.scores import softmax
 from mlcore.train import train
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def test_serving_conversion_agrees_with_the_keras_model(tiny_bundle):
     float32_logits = _litert_logits(bundle.serving_model_bytes(model, "group3_gelu2", quantize=False), pixels)
     np.testing.assert_allclose(float32_logits, keras_logits, atol=1e-4, rtol=0)
     # The shipped serving file has int8 weights: close to Keras, not equal.
-    served = softmax(Classifier(out)._logits(pixels))
+    served = softmax(Classifier(out).first.scores(pixels.astype(np.uint8), tta="none")[0])
     np.testing.assert_allclose(served, softmax(keras_logits), atol=0.05, rtol=0)
 
 
