@@ -4,10 +4,13 @@
 
 Starts two servers on 127.0.0.1, each with gunicorn, one worker and one thread:
 - the site (`classifier_site.wsgi`) on a fresh SQLite database and media folder: each request is
-  authenticated by token, the photo checked, classified by the LiteRT model, and the record and file stored;
+  authenticated by token, the photo checked, classified by the bundle's LiteRT models and rule, and the record and
+  file stored;
 - the baseline (`bench/old_app.py`): Keras `model.predict` per request behind a bare WSGI handler, nothing stored.
-Then sends the same 640x480 JPEG photo to each, one request at a time, and prints the median and 95th
-percentile of the time from sending the upload to having the whole answer, and the ratio of the medians.
+Then sends the same 1200x729 JPEG photo to each, one request at a time, and prints the median and 95th
+percentile of the time from sending the upload to having the whole answer, and the ratio of the medians. The site
+answers it with every expert of its photo case (the CIFAR and the ImageNet network); the old app with the main
+CIFAR network's Keras model alone.
 """
 
 import argparse
@@ -107,14 +110,22 @@ def measure(port, path, field, photo, headers, requests, expect):
     return statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
+def main_network(model_dir: Path) -> Path:
+    """The folder of the bundle's main CIFAR network (the bundle itself for a bundle of one network): the old app
+    serves its Keras model."""
+    experts = json.loads((model_dir / "metadata.json").read_text()).get("experts")
+    return model_dir / experts[0]["folder"] if experts else model_dir
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--model", default=str(ROOT / "models" / "cifar10"))
-    parser.add_argument("--photo", help="a JPEG to upload (default: a generated 640x480 photo)")
+    parser.add_argument("--photo", help="a JPEG to upload (default: a generated 1200x729 photo)")
     args = parser.parse_args()
-    photo = Path(args.photo).read_bytes() if args.photo else photo_jpeg(480, 640)
+    photo = Path(args.photo).read_bytes() if args.photo else photo_jpeg(729, 1200)
     model_dir = Path(args.model).resolve()
+    keras_model = main_network(model_dir) / "model.keras"
     classes = json.loads((model_dir / "metadata.json").read_text())["classes"]
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
@@ -124,7 +135,7 @@ def main():
             "MEDIA_ROOT": f"{scratch}/media",
             "MODEL_DIR": str(model_dir),
             "DJANGO_SECRET_KEY": "bench-only-" + uuid.uuid4().hex,
-            "OLD_APP_MODEL": str(model_dir / "model.keras"),
+            "OLD_APP_MODEL": str(keras_model),
             "OLD_APP_CLASSES": json.dumps(classes),
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }

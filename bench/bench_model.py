@@ -4,10 +4,10 @@
 
 - training images per second: real training steps of an architecture's default recipe on random pixels (for
   efficientnet-lite0, the steps on cached activations, after they are computed);
-- single-image latency: a 640x480 and a 12-megapixel JPEG photo through `Classifier.classify` (decode,
-  preprocess, network, TTA), one image of the network's input size with the bundle's TTA, and the network
-  alone on one image without TTA, all on one thread;
-- the heat map of one image;
+- single-image latency, all on one thread: a 1200x729, a 640x480 and a 12-megapixel JPEG photo and a 32x32
+  thumbnail through `Classifier.classify` (decode once, each expert of the rule's case with its square and TTA,
+  the combination, "none of the ten"); each expert's network alone on one image, without and with its TTA;
+- the heat map of one photo (every expert of its case, 17 images each);
 - peak resident memory of a process that only serves one upload at a time (imports mlcore.inference and
   classifies), and after batches of 32 through `Classifier.probabilities` (offline scoring), with that latency.
 Each part runs in its own process so the figures do not leak into each other.
@@ -68,23 +68,28 @@ def serving(model: str) -> dict:
 
     classifier = Classifier(model, num_threads=1)
     jpeg_12mp = photo_jpeg(3000, 4000)
+    jpeg_photo = photo_jpeg(729, 1200)
     jpeg_vga = photo_jpeg(480, 640)
-    size = classifier.image_size
-    pixels = np.random.default_rng(1).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    batch = np.random.default_rng(2).integers(0, 256, (32, size, size, 3), dtype=np.uint8)
-    one = pixels[None].astype(np.float32)
+    jpeg_thumbnail = photo_jpeg(32, 32)
     figures = {
-        "input_pixels": size,
-        "tta": classifier.tta,
+        "photo_1200x729_classify_ms": median_ms(lambda: classifier.classify([jpeg_photo]), 200),
         "photo_640x480_classify_ms": median_ms(lambda: classifier.classify([jpeg_vga]), 200),
         "photo_12mp_classify_ms": median_ms(lambda: classifier.classify([jpeg_12mp]), 30),
-        "network_one_image_no_tta_ms": median_ms(lambda: classifier._logits(one), 500),
-        "one_image_with_tta_ms": median_ms(lambda: classifier.probabilities(pixels[None]), 200),
-        "heat_map_ms": median_ms(lambda: classifier.heat_map(pixels, classifier.classes[0]), 50),
+        "thumbnail_32x32_classify_ms": median_ms(lambda: classifier.classify([jpeg_thumbnail]), 200),
     }
+    for name, expert in classifier.experts.items():
+        pixels = np.random.default_rng(1).integers(0, 256, (1, expert.image_size, expert.image_size, 3), np.uint8)
+        figures[f"{name}_network_no_tta_ms"] = median_ms(lambda e=expert, p=pixels: e.scores(p, tta="none"), 300)
+        figures[f"{name}_with_its_tta_ms"] = median_ms(lambda e=expert, p=pixels: e.answer(p), 300)
+    photo = classifier.classify([jpeg_photo])[0]
+    figures["photo_experts"] = ", ".join(answer.name for answer in photo.experts)
+    figures["heat_map_of_a_photo_ms"] = median_ms(
+        lambda: classifier.heat_map(photo.squares, photo.label, photo.case), 20
+    )
     # What a web worker holds: it classifies one upload at a time. Offline scoring in batches needs more.
     figures["serving_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures["batch_of_32_with_tta_ms"] = median_ms(lambda: classifier.probabilities(batch), 30)
+    batch = np.random.default_rng(2).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    figures["batch_of_32_thumbnails_ms"] = median_ms(lambda: classifier.probabilities(batch), 30)
     figures["peak_rss_after_batches_of_32_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures["tensorflow_imported"] = "tensorflow" in sys.modules
     return figures
@@ -150,7 +155,7 @@ def main():
     if not args.skip_training:
         figures |= run_part("training", args)
     for name, value in figures.items():
-        print(f"{name:<32} {value:.1f}" if isinstance(value, float) else f"{name:<32} {value}")
+        print(f"{name:<46} {value:.1f}" if isinstance(value, float) else f"{name:<46} {value}")
 
 
 if __name__ == "__main__":

@@ -118,9 +118,10 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def squares_png(squares) -> tuple[bytes, list[list[int]]]:
-    """The squares the networks saw, side by side and top-aligned in one lossless PNG, and where each one is
-    ([left, top, side]). Written for every upload, so compressed fast: 4 ms instead of 15 for a 224x224 square."""
+def squares_image(squares) -> tuple[bytes, list[list[int]]]:
+    """The squares the networks kept of a photo, side by side and top-aligned in one lossless WebP image, and where
+    each one is ([left, top, side]). Written for every upload, so made fast: for a 224x224 square, 2.5 ms and 64 KB
+    (PNG: 5 ms and 86 KB at its fastest compression, 21 ms at its default)."""
     boxes, left = [], 0
     for pixels in squares:
         boxes.append([left, 0, int(pixels.shape[0])])
@@ -129,12 +130,12 @@ def squares_png(squares) -> tuple[bytes, list[list[int]]]:
     for pixels, (x, y, _) in zip(squares, boxes, strict=True):
         sheet.paste(Image.fromarray(pixels), (x, y))
     out = io.BytesIO()
-    sheet.save(out, "PNG", compress_level=1)
+    sheet.save(out, "WEBP", lossless=True, method=0)
     return out.getvalue(), boxes
 
 
-def square_from_png(data: bytes, box=None) -> np.ndarray:
-    """One square of `squares_png`'s image (the whole image without a box: a prediction from before experts)."""
+def square_from_image(data: bytes, box=None) -> np.ndarray:
+    """One square of `squares_image`'s image (the whole image without a box: a prediction from before experts)."""
     image = Image.open(io.BytesIO(data)).convert("RGB")
     if box is not None:
         left, top, side = box

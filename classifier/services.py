@@ -17,14 +17,14 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from classifier.class_names import class_name
-from classifier.images import ImageRejected, inspect_image, square_from_png, squares_png, without_location
+from classifier.images import ImageRejected, inspect_image, square_from_image, squares_image, without_location
 from classifier.ml import classifier_for_version, forget_active_model, get_classifier
 from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
 from mlcore.bundle import BundleError, read_metadata
 from mlcore.data import Split
 from mlcore.inference import load_classifier
 from mlcore.labels import CLASSES
-from mlcore.preprocessing import ImageError, to_model_input
+from mlcore.preprocessing import ImageError, resize_pixels, to_model_input
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def prediction_create(*, owner, upload) -> Prediction:
     except ImageError:
         raise ImageRejected(gettext("the image is damaged or truncated and cannot be decoded")) from None
     stored = without_location(data, inspected.format)
-    model_input, boxes = squares_png([answer.square for answer in result.experts])
+    model_input, boxes = squares_image([answer.kept for answer in result.experts])
     prediction = Prediction(
         owner=owner,
         original_name=(upload.name or "")[:255],
@@ -299,9 +299,18 @@ def prediction_heat_map(*, prediction: Prediction):
 
 
 def prediction_squares(*, prediction: Prediction, classifier=None) -> dict:
-    """Expert name -> the square it saw, from the stored model input (a prediction from before experts: its one
-    square, for the first expert of `classifier`)."""
+    """Expert name -> the square it kept of the photo, from the stored model input (a prediction from before
+    experts: its one square, for the first expert of `classifier`)."""
     data = bytes(prediction.model_input)
     if not prediction.experts:
-        return {classifier.first.name if classifier else "": square_from_png(data)}
-    return {expert["name"]: square_from_png(data, expert["box"]) for expert in prediction.experts}
+        return {classifier.first.name if classifier else "": square_from_image(data)}
+    return {expert["name"]: square_from_image(data, expert["box"]) for expert in prediction.experts}
+
+
+def prediction_seen_square(*, prediction: Prediction, expert: str) -> np.ndarray | None:
+    """The square an expert saw, at its input size (its kept square enlarged as it enlarged it); None if the
+    prediction has no expert of that name."""
+    entry = next((entry for entry in prediction.experts if entry.get("name") == expert), None)
+    if entry is None:
+        return None
+    return resize_pixels(square_from_image(bytes(prediction.model_input), entry["box"])[None], entry["square"])[0]

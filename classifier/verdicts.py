@@ -53,7 +53,7 @@ def expert_rows(experts: list) -> list[dict]:
                 "other": None if other is None else percent(other),
                 "unlike_training": bool(expert.get("unlike_training")),
                 "weight": expert.get("weight"),
-                "side": (expert.get("box") or [0, 0, expert.get("square")])[2],
+                "side": expert.get("square"),
                 "through": expert.get("through"),
             }
         )

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from classifier import selectors, services
 from classifier.api import bearer_user
-from classifier.images import png_bytes, square_from_png, thumbnail_jpeg
+from classifier.images import png_bytes, square_from_image, thumbnail_jpeg
 from classifier.ml import ClassifierUnavailable, model_summary
 from classifier.models import Prediction
 from mlcore.explain import heat_map_image
@@ -103,15 +103,16 @@ def prediction_image(request, pk):
 
 @cache_control(private=True, max_age=3600)
 def prediction_model_input(request, pk):
-    """The squares the networks saw, side by side at their input sizes; with `?expert=NAME`, that one's alone."""
+    """The squares the networks kept of the photo, side by side; with `?expert=NAME`, the one that network saw, at
+    its input size."""
     prediction = _viewable_prediction(request, pk)
     name = request.GET.get("expert")
     if name is None:
-        return _image_response(bytes(prediction.model_input), "image/png")
-    box = next((expert["box"] for expert in prediction.experts if expert.get("name") == name), None)
-    if box is None:
+        return _image_response(png_bytes(square_from_image(bytes(prediction.model_input))), "image/png")
+    pixels = services.prediction_seen_square(prediction=prediction, expert=name)
+    if pixels is None:
         raise Http404(gettext("This prediction has no expert of that name."))
-    return _image_response(png_bytes(square_from_png(bytes(prediction.model_input), box)), "image/png")
+    return _image_response(png_bytes(pixels), "image/png")
 
 
 @login_required

@@ -38,6 +38,7 @@ class ExpertAnswer:
     other: float | None  # its share outside the ten classes (experts with more classes than ours), else None
     unlike_training: bool | None  # its own "none of the ten" test, where it has one
     square: np.ndarray  # the (size, size, 3) uint8 pixels it saw
+    kept: np.ndarray  # the same before enlarging: (through, through, 3) for a network that sees through a size
 
     @property
     def label(self) -> str:
@@ -76,7 +77,9 @@ class Prediction:
 
     @property
     def squares(self) -> dict:
-        return {answer.name: answer.square for answer in self.experts}
+        """Expert name -> the square it kept of the photo (what `Classifier.heat_map` takes, and what a site stores:
+        each network enlarges its own to its input)."""
+        return {answer.name: answer.kept for answer in self.experts}
 
     @property
     def top_k(self) -> list:
@@ -124,9 +127,10 @@ class Expert:
         """Whether it has its own "none of the ten" test."""
         return bool(self.thresholds)
 
-    def square(self, image) -> np.ndarray:
-        """Its input from a decoded photo (mlcore.preprocessing.upright_rgb)."""
-        return square(image, self.image_size, self.through)
+    def kept_square(self, image) -> np.ndarray:
+        """The square it keeps of a decoded photo (mlcore.preprocessing.upright_rgb): its input, or the smaller
+        square its input is enlarged from (`through`)."""
+        return square(image, self.through or self.image_size)
 
     def answer(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256) -> ExpertScores:
         """What it says of a uint8 (N, H, W, 3) batch of squares (resized to its input as `square` would)."""
@@ -236,7 +240,8 @@ class Classifier:
         case = self.rule.case_for(min(image.size))
         experts = [self.experts[name] for name in case.experts]
         decoded = upright_rgb(image, max(expert.decode_side for expert in experts))
-        squares = {expert.name: expert.square(decoded) for expert in experts}
+        kept = {expert.name: expert.kept_square(decoded) for expert in experts}
+        squares = {expert.name: expert.sized(kept[expert.name][None])[0] for expert in experts}
         answers = {expert.name: expert.answer(squares[expert.name][None]) for expert in experts}
         probabilities = case.combine(answers)[0]
         flagged, because = case.none_of_the_classes(answers)
@@ -248,7 +253,7 @@ class Classifier:
             seconds=time.perf_counter() - started,
             none_of_the_classes=bool(flagged[0]),
             experts=tuple(
-                _expert_answer(self.experts[name], case.weights[name], answers[name], squares[name])
+                _expert_answer(self.experts[name], case.weights[name], answers[name], squares[name], kept[name])
                 for name in case.experts
             ),
             case=case.name,
@@ -300,7 +305,7 @@ def _class_map(metadata: dict) -> np.ndarray | None:
     return matrix
 
 
-def _expert_answer(expert: Expert, weight, scores: ExpertScores, pixels) -> ExpertAnswer:
+def _expert_answer(expert: Expert, weight, scores: ExpertScores, pixels, kept) -> ExpertAnswer:
     return ExpertAnswer(
         name=expert.name,
         network=expert.network,
@@ -311,6 +316,7 @@ def _expert_answer(expert: Expert, weight, scores: ExpertScores, pixels) -> Expe
         other=None if scores.other is None else float(scores.other[0]),
         unlike_training=None if scores.unlike_training is None else bool(scores.unlike_training[0]),
         square=pixels,
+        kept=kept,
     )
 
 

@@ -13,7 +13,7 @@ from PIL import ExifTags, Image
 from classifier import services
 from classifier.images import ImageRejected
 from classifier.models import Prediction
-from classifier.services import prediction_create, prediction_create_many, prediction_squares
+from classifier.services import prediction_create, prediction_create_many, prediction_seen_square, prediction_squares
 from mlcore.preprocessing import resize_pixels
 from tests.conftest import image_bytes
 
@@ -49,12 +49,12 @@ def test_a_stored_prediction_has_every_field_the_page_and_api_show(user, media_r
         ("cifar10-efficientnet-lite0", 128),
         ("cifar10-airbench", 32),
     ]
-    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (128 + 32, 128)
+    # each keeps the photo's centre square at 32x32, the detail CIFAR images have; one enlarges it to 128x128
+    assert Image.open(io.BytesIO(bytes(prediction.model_input))).size == (32 + 32, 32)
     squares = prediction_squares(prediction=prediction)
-    assert squares["cifar10-airbench"].shape == (32, 32, 3)
-    assert np.array_equal(
-        resize_pixels(squares["cifar10-airbench"][None], 128)[0], squares["cifar10-efficientnet-lite0"]
-    )
+    assert np.array_equal(squares["cifar10-airbench"], squares["cifar10-efficientnet-lite0"])
+    seen = prediction_seen_square(prediction=prediction, expert="cifar10-efficientnet-lite0")
+    assert np.array_equal(seen, resize_pixels(squares["cifar10-airbench"][None], 128)[0])
     assert prediction.model_version and prediction.inference_ms > 0
     assert (media_root / prediction.image.name).read_bytes() == data  # no location data: stored unchanged
     assert prediction.image.name.endswith(".png")

@@ -55,6 +55,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {row['class']:<11} precision {row['precision']:.3f}  recall {row['recall']:.3f}  F1 {row['f1']:.3f}"
             )
+        if "none_of_the_classes_rate" in report:
+            self.stdout.write(f"Called none of the ten: {report['none_of_the_classes_rate']:.2%} of the images")
+        for expert in report.get("experts", []):
+            self.stdout.write(
+                f"  {expert['name']} alone: accuracy {expert['accuracy']:.2%} (weight {expert['weight']})"
+            )
 
     def _photos(self, options):
         try:
@@ -77,6 +83,8 @@ class Command(BaseCommand):
                 f"{_photos(report['other_photos'])} of other things: {report['other_flagged_none_rate']:.1%} "
                 "called none of the ten"
             )
+        for expert in report.get("experts", []):
+            self.stdout.write(f"  {expert['name']} alone: {expert['correct']}/{expert['photos']} right")
         for mistake in report["mistakes"]:
             self.stdout.write(
                 f"  {mistake['class']} photo answered {mistake['predicted']} ({mistake['confidence']:.0%})"
