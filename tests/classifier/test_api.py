@@ -1,11 +1,13 @@
 """The JSON API with good, revoked and bad tokens; every error is JSON with the right status."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from classifier.models import ApiToken, Prediction
-from classifier.services import api_token_create, api_token_revoke
+from classifier.services import api_token_authenticate, api_token_create, api_token_revoke
 from mlcore.labels import CLASSES
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes
@@ -186,3 +188,15 @@ def test_users_cannot_revoke_someone_elses_token(client, other_user, user):
     assert client.post(f"/accounts/tokens/{token.pk}/revoke/").status_code == 404
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+def test_a_tokens_last_use_is_kept_to_the_minute_without_a_write_per_request(user, django_assert_num_queries):
+    token, key = api_token_create(user=user)
+    assert api_token_authenticate(key=key) == user
+    first_use = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first_use is not None
+    with django_assert_num_queries(1):  # the lookup, no write
+        assert api_token_authenticate(key=key) == user
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first_use - timedelta(minutes=2))
+    api_token_authenticate(key=key)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first_use - timedelta(minutes=1)
