@@ -1,4 +1,5 @@
-"""Small SVG charts built on the server: a line chart per metric and a reliability diagram.
+"""Small SVG charts built on the server: a line chart per metric, a reliability diagram, and the accuracy of a pool
+of two experts by their weights.
 
 The Content-Security-Policy forbids inline styles and scripts, so charts carry presentation attributes only
 (fill, stroke, font-size). They are built with ElementTree, which escapes every text and attribute value.
@@ -25,6 +26,14 @@ class Series:
     values: list  # one value (or None) per x value
     colour: str
     dashed: bool = False
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    x: float  # a weight
+    accuracy: float
+    label: str  # its tooltip
+    chosen: bool = False
 
 
 class Plot:
@@ -208,6 +217,51 @@ def reliability_diagram(*, chart_id: str, title: str, bins: list[dict]) -> SafeS
     return plot.render()
 
 
+def accuracy_by_weight(*, chart_id: str, title: str, x_label: str, points: list[GridPoint], x_format=str) -> SafeString:
+    """Accuracy (y, from a round value below the lowest point) at each weight tried (x), one marker per point with
+    its own tooltip; the chosen point ringed."""
+    points = sorted(points, key=lambda point: point.x)
+    accuracies = [point.accuracy for point in points]
+    low, high = min(accuracies), max(accuracies)
+    y_ticks = nice_ticks(low, high if high > low else low + 0.01, count=4)
+    step = y_ticks[1] - y_ticks[0]
+    digits = max(0, math.ceil(-math.log10(100 * step) - 1e-9))
+    chosen = [point.label for point in points if point.chosen]
+    description = "; ".join(point.label for point in points)
+    if chosen:
+        description += ". " + gettext("Chosen: %(point)s") % {"point": chosen[0]}
+    plot = Plot(chart_id, title, description, (points[0].x, points[-1].x), (y_ticks[0], y_ticks[-1]))
+    plot.axes(
+        x_ticks=[point.x for point in points] if len(points) <= 11 else nice_ticks(points[0].x, points[-1].x),
+        y_ticks=y_ticks,
+        x_label=x_label,
+        y_label=gettext("Accuracy"),
+        x_format=x_format,
+        y_format=lambda value: formats.percent(value, digits),
+    )
+    group = ET.SubElement(plot.svg, "g", {"class": "series", "data-series": gettext("accuracy")})
+    ET.SubElement(
+        group,
+        "polyline",
+        {
+            "points": " ".join(f"{plot.x(point.x)},{plot.y(point.accuracy)}" for point in points),
+            "fill": "none",
+            "stroke": TRAIN_COLOUR,
+            "stroke-width": "2",
+        },
+    )
+    for point in points:
+        attributes = {"cx": str(plot.x(point.x)), "cy": str(plot.y(point.accuracy)), "fill": TRAIN_COLOUR}
+        if point.chosen:
+            attributes |= {"class": "point chosen", "r": "7", "fill-opacity": "0.25", "stroke": GAP_COLOUR}
+            attributes["stroke-width"] = "2"
+        else:
+            attributes |= {"class": "point", "r": "3.5"}
+        ET.SubElement(ET.SubElement(group, "circle", attributes), "title").text = point.label
+    plot.legend([(gettext("accuracy"), TRAIN_COLOUR, False, "line")])
+    return plot.render()
+
+
 def _bin_summary(row: dict) -> str:
     return gettext(
         "%(count)s images with confidence %(lower)s to %(upper)s: mean confidence %(confidence)s, accuracy %(accuracy)s"
@@ -221,11 +275,12 @@ def _bin_summary(row: dict) -> str:
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (steps of 1, 2 or 5 times a power of ten) from `low` up to at least `high`."""
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) from `low` (or the step below it) up to at
+    least `high`."""
     raw_step = (high - low) / count
     magnitude = 10 ** math.floor(math.log10(raw_step))
     step = next(factor * magnitude for factor in (1, 2, 5, 10) if factor * magnitude >= raw_step)
-    ticks = [low]
+    ticks = [round(math.floor(low / step + 1e-9) * step, 10)]
     while ticks[-1] < high - 1e-9:
         ticks.append(round(ticks[-1] + step, 10))
     return ticks

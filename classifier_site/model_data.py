@@ -1,7 +1,9 @@
 """The model data page: a bundle's JSON files turned into what the template shows, and two bundles compared.
 
-Every figure is read from the bundle; nothing is typed by hand. Bundles written before a field existed simply
-lack it, and the page says that part is not available for that model.
+A bundle is one network, or a bundle of experts: its own metadata (the experts, the rule that combines them with
+the figures that chose it), its own evaluation and real-photo scores (the combined answers), and a folder of
+one network for each expert, read the same way. Every figure is read from the bundle; nothing is typed by hand.
+Bundles written before a field existed simply lack it, and the page says that part is not available for that model.
 """
 
 import math
@@ -12,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from django.http import Http404
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
 from django.utils.translation import gettext, ngettext, pgettext
 
 from classifier import formats
@@ -19,13 +22,20 @@ from classifier.class_names import class_name
 from classifier.ml import active_bundle_path
 from classifier.models import ModelVersion
 from classifier_site import charts
+from classifier_site.bundle_files import BundleFiles, read_bundle
+from classifier_site.figures import count, duration, millions, number, percent
+from classifier_site.model_experts import case_for, case_label, class_maps, expert_weights, experts_view, rule_view
 from mlcore import bundle
-from mlcore.evaluate import PHOTOS_FILE
+from mlcore.evaluate import CONFIDENT
+from mlcore.preprocessing import CIFAR_SIZE
 
 ACTIVE = "active"  # stands for the served bundle in example image addresses
 SHADES = 10  # confusion-matrix cells are graded shade-0 .. shade-9 (CSS classes: no inline styles under the CSP)
 TOP_CONFUSED_PAIRS = 6
 PLAIN_PNG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.png")
+# The shorter side of a photo from a phone, for the FLOPs a photo costs in a comparison (any side above the
+# thumbnails' would do: the experts see their own squares, whatever the photo's size).
+PHOTO_SIDE = 1080
 
 
 @dataclass(frozen=True)
@@ -83,80 +93,139 @@ def model_page(*, version: str | None = None, compare: str | None = None) -> dic
     }
 
 
-def read_bundle(path: Path) -> tuple[dict | None, list, dict | None]:
-    """(metadata, history, evaluation); whatever is missing or unreadable comes back empty. The scores on real
-    photos (`manage.py evaluate --data FOLDER --save`), when the bundle has them, come in the metadata as
-    "real_photos"."""
-
-    def read(name):
-        try:
-            return bundle.read_json(path, name)
-        except bundle.BundleError:
-            return None
-
-    metadata = read(bundle.METADATA_FILE)
-    if metadata is not None:
-        metadata["real_photos"] = read(PHOTOS_FILE)
-    return metadata, read(bundle.HISTORY_FILE) or [], read(bundle.EVALUATION_FILE)
-
-
 def model_view(choice: BundleChoice) -> dict:
-    metadata, history, evaluation = read_bundle(choice.path)
-    if metadata is None:
+    files = read_bundle(choice.path)
+    if files is None:
         return {"available": False, "version": choice.name}
-    evaluation = evaluation or {}
+    metadata, evaluation = files.metadata, files.evaluation
+    if files.experts:
+        networks = [network_view(expert.files, expert.entry) for expert in files.experts if expert.files]
+    else:
+        networks = [network_view(files)]
     return {
         "available": True,
         "version": choice.name,
         "is_active": choice.is_active,
-        "headline": headline(metadata, evaluation),
-        "architecture": architecture(metadata),
-        "training": training_run(metadata),
-        "charts": training_charts(history),
+        "headline": headline(files),
+        "experts": experts_view(files),
+        "expert_weights": expert_weights(files),
+        "rule": rule_view(files),
+        "class_maps": class_maps(files),
+        "networks": networks,
+        "charts_available": any(network["charts"] for network in networks),
+        "assembly": training_run(metadata) | {"time": duration(metadata.get("assemble_seconds"))}
+        if files.experts
+        else None,
         "per_class": per_class(evaluation),
         "confusion": confusion_matrix(evaluation),
         "confused_pairs": confused_pairs(evaluation, choice),
-        "calibration": calibration(metadata, evaluation),
-        "ood": out_of_distribution(metadata, evaluation),
-        "real_photos": real_photos(metadata.get("real_photos")),
+        "calibration": calibration(files),
+        "none_rule": none_of_the_ten_by_rule(files),
+        "ood_tests": [ood for ood in (network["ood"] for network in networks) if ood],
+        "real_photos": real_photos(files.photos),
     }
 
 
-def headline(metadata: dict, evaluation: dict) -> dict:
+def headline(files: BundleFiles) -> dict:
+    metadata, evaluation = files.metadata, files.evaluation
     test = metadata.get("test") or {}
     validation = metadata.get("validation") or {}
+    parameters = total_parameters(files)
     return {
         "name": metadata.get("name", ""),
         "created_at": _datetime(metadata.get("created_at")),
         "description": metadata.get("architecture", ""),
-        "test_accuracy": percent(accuracy_on_test(metadata, evaluation), 2),
+        "test_accuracy": percent(accuracy_on_test(files), 2),
         "test_images": count(evaluation.get("images", test.get("images"))),
         "test_log_loss": number(evaluation.get("log_loss", test.get("log_loss")), 4),
         "validation_accuracy": percent(validation.get("accuracy"), 2),
         "validation_images": count(validation.get("images")),
-        "tta": formats.test_time_augmentation(metadata.get("tta")),
+        "tta": formats.test_time_augmentation(metadata.get("tta") or evaluation.get("tta") or test.get("tta")),
         "evaluated_at": evaluation.get("evaluated_at", ""),
+        "parameters": parameters,
+        "parameters_text": count(parameters),
+        "networks": len(files.experts) or 1,
+        "experts_test": [
+            {"name": row.get("name", ""), "accuracy": percent(row.get("accuracy"), 2)}
+            for row in evaluation.get("experts") or []
+        ],
+    }
+
+
+def network_view(files: BundleFiles, entry: dict | None = None) -> dict:
+    """What the page shows of one network: the whole of a bundle of one network, or one expert of a bundle of
+    experts (`entry`: what that bundle says of it)."""
+    metadata = files.metadata
+    name = (entry or {}).get("name")
+    suffix = f"-{slugify(name)}" if name else ""
+    return {
+        "name": name,
+        "anchor": f"network{suffix}",
+        "network": (entry or {}).get("network"),
+        "description": metadata.get("architecture", ""),
+        "architecture": architecture(metadata),
+        "trained": "training" in metadata or entry is None,
+        "training": training_run(metadata),
+        "weights_from": metadata.get("weights"),
+        "trained_on": metadata.get("trained_on"),
+        "charts": training_charts(files.history, suffix),
+        "ood": out_of_distribution(metadata, files.evaluation) | {"expert": name} if metadata.get("ood") else None,
     }
 
 
 def architecture(metadata: dict) -> dict:
     flops = metadata.get("flops_per_image")
+    layers = [
+        {
+            "name": layer.get("name", ""),
+            "kind": layer.get("kind", ""),
+            "output_shape": " × ".join(str(size) for size in layer.get("output_shape") or []),
+            "parameters": layer.get("parameters") or 0,
+        }
+        for layer in metadata.get("layers") or []
+    ]
     return {
-        "layers": [
-            {
-                "name": layer.get("name", ""),
-                "kind": layer.get("kind", ""),
-                "output_shape": " × ".join(str(size) for size in layer.get("output_shape") or []),
-                "parameters": count(layer.get("parameters")),
-            }
-            for layer in metadata.get("layers") or []
-        ],
+        "blocks": layer_blocks(layers),
+        "layer_count": len(layers),
         "parameters": metadata.get("parameters"),
         "parameters_text": count(metadata.get("parameters")),
         "flops": flops,
         "flops_text": millions(flops),
         "multiply_adds_text": millions(flops / 2) if flops is not None else None,
     }
+
+
+def layer_blocks(layers: list[dict]) -> list[dict]:
+    """The layer table by block: consecutive layers whose names share the part before the first "_" (stem_*,
+    block0_*, group1_*, head_*); consecutive layers that are a block of one (pixels, scale; pool, dropout,
+    classifier) go together, named by their names."""
+    runs = []
+    for layer in layers:
+        prefix = layer["name"].split("_", 1)[0]
+        if runs and runs[-1][0] == prefix:
+            runs[-1][1].append(layer)
+        else:
+            runs.append((prefix, [layer]))
+    groups = []
+    for prefix, members in runs:
+        if len(members) == 1 and groups and groups[-1]["prefix"] is None:
+            groups[-1]["layers"] += members
+        else:
+            groups.append({"prefix": prefix if len(members) > 1 else None, "layers": members})
+    blocks = []
+    for group in groups:
+        members, parameters = group["layers"], sum(layer["parameters"] for layer in group["layers"])
+        blocks.append(
+            {
+                "name": group["prefix"] or ", ".join(layer["name"] for layer in members),
+                "layers": [layer | {"parameters": count(layer["parameters"])} for layer in members],
+                "layers_text": ngettext("%(count)s layer", "%(count)s layers", len(members))
+                % {"count": count(len(members))},
+                "parameters_text": ngettext("%(count)s parameter", "%(count)s parameters", parameters)
+                % {"count": count(parameters)},
+            }
+        )
+    return blocks
 
 
 def training_run(metadata: dict) -> dict:
@@ -197,8 +266,9 @@ def training_run(metadata: dict) -> dict:
     }
 
 
-def training_charts(history: list) -> dict | None:
-    """Two SVG charts, loss and accuracy, each with a training and a validation line; one point per epoch."""
+def training_charts(history: list, suffix: str = "") -> dict | None:
+    """Two SVG charts, loss and accuracy, each with a training and a validation line; one point per epoch.
+    `suffix` keeps the charts' ids apart when several networks have them on one page."""
     if not history:
         return None
     epochs = [record["epoch"] for record in history]
@@ -209,7 +279,7 @@ def training_charts(history: list) -> dict | None:
     training, validation = pgettext("chart line", "training"), pgettext("chart line", "validation")
     return {
         "loss": charts.line_chart(
-            chart_id="loss-chart",
+            chart_id=f"loss-chart{suffix}",
             title=gettext("Loss per epoch"),
             x_label=gettext("Epoch"),
             y_label=gettext("Loss"),
@@ -221,7 +291,7 @@ def training_charts(history: list) -> dict | None:
             y_format=lambda value: formats.decimal(value, 2),
         ),
         "accuracy": charts.line_chart(
-            chart_id="accuracy-chart",
+            chart_id=f"accuracy-chart{suffix}",
             title=gettext("Accuracy per epoch"),
             x_label=gettext("Epoch"),
             y_label=gettext("Accuracy"),
@@ -323,18 +393,24 @@ def _example_url(choice: BundleChoice):
     return url
 
 
-def calibration(metadata: dict, evaluation: dict) -> dict | None:
-    fitted = metadata.get("calibration") or {}
-    measured = evaluation.get("calibration")
+def calibration(files: BundleFiles) -> dict | None:
+    """A network's temperature with the figures of its fitting; for a bundle of experts, the pool's temperature of
+    the case that answered the test images (chosen with its weights, see the rule)."""
+    fitted = files.metadata.get("calibration") or {}
+    measured = files.evaluation.get("calibration")
     if not measured and not fitted:
         return None
     bins = (measured or {}).get("bins") or []
+    case = files.evaluation.get("case") if files.experts else None
+    temperature = fitted.get("temperature", (measured or {}).get("temperature"))
     return {
-        "temperature": number(fitted.get("temperature", (measured or {}).get("temperature")), 3),
+        # a network's fitted temperature to three decimals; a pool's as the rule has it (see the rule)
+        "temperature": formats.decimal_or_whole(temperature) if case and temperature else number(temperature, 3),
         "fitted_on": fitted.get("fitted_on"),
         "fitted_images": count(fitted.get("images")),
         "log_loss_before": number(fitted.get("log_loss_before"), 4),
         "log_loss_after": number(fitted.get("log_loss_after"), 4),
+        "case": case_label(case) if case else None,
         "ece": percent((measured or {}).get("ece"), 2),
         "diagram": charts.reliability_diagram(
             chart_id="reliability-diagram", title=gettext("Reliability on the test images"), bins=bins
@@ -345,6 +421,7 @@ def calibration(metadata: dict, evaluation: dict) -> dict | None:
 
 
 def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
+    """A network's own "none of the ten" test: its scores, thresholds and measured rates."""
     ood = metadata.get("ood")
     if not ood:
         return None
@@ -360,6 +437,25 @@ def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
         "out_of_distribution_images": count(outside.get("images")),
         "out_of_distribution_kinds": ", ".join(outside.get("kinds") or []),  # as the bundle names them
         "test_rate": percent(evaluation.get("none_of_the_classes_rate")),
+    }
+
+
+def none_of_the_ten_by_rule(files: BundleFiles) -> dict | None:
+    """How often the rule of a bundle of experts says "none of the ten": on the test images (and how often although
+    the answer was sure of a class) and on the real photos."""
+    if not files.experts:
+        return None
+    evaluation, photos = files.evaluation, files.photos or {}
+    return {
+        "test_rate": percent(evaluation.get("none_of_the_classes_rate")),
+        "test_images": count(evaluation.get("images")),
+        "test_confident": count(evaluation.get("confident_and_none") or None),
+        "confident": percent(CONFIDENT, 0),
+        "other_photos": count(photos.get("other_photos")),
+        "other_flagged": percent(photos.get("other_flagged_none_rate")),
+        "in_class_photos": count(photos.get("in_class_photos")),
+        "in_class_flagged": percent(photos.get("in_class_flagged_none_rate")),
+        "photos_confident": count(photos.get("confident_and_none") or None),
     }
 
 
@@ -382,7 +478,10 @@ def real_photos(scores: dict | None) -> dict | None:
             }
             for row in scores.get("per_class") or []
         ],
-        "mistakes": scores.get("mistakes") or [],
+        "mistakes": [
+            mistake | {"experts": sorted((mistake.get("experts") or {}).items())}
+            for mistake in scores.get("mistakes") or []
+        ],
         "evaluated_at": _datetime(scores.get("evaluated_at")),
     }
 
@@ -392,37 +491,6 @@ def _thresholds(ood) -> str:
     if ood.get("thresholds"):
         return ", ".join(f"{name} {number(value, 3)}" for name, value in ood["thresholds"].items())
     return number(ood.get("threshold"), 3)
-
-
-# --- formatting ----------------------------------------------------------------------------------------------
-
-
-def percent(value, digits: int = 1) -> str | None:
-    return None if value is None else formats.percent(value, digits)
-
-
-def count(value) -> str | None:
-    return None if value is None else formats.whole(value)
-
-
-def number(value, digits: int) -> str | None:
-    return None if value is None else formats.decimal(value, digits)
-
-
-def millions(value) -> str | None:
-    return None if value is None else gettext("%(number)s million") % {"number": formats.decimal(value / 1e6, 1)}
-
-
-def duration(seconds) -> str | None:
-    if seconds is None:
-        return None
-    if seconds < 60:
-        return gettext("%(seconds)s s") % {"seconds": formats.decimal(seconds, 1)}
-    minutes, rest = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return gettext("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
-    return gettext("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": rest}
 
 
 def _datetime(text):
@@ -464,19 +532,19 @@ def points(difference: float, digits: int) -> str:
 
 
 def compare_models(first: BundleChoice, second: BundleChoice) -> dict:
-    """Headline figures and per-class F1 of two versions in one table: both values and second minus first."""
-    bundles = []
-    for choice in (first, second):
-        metadata, _, evaluation = read_bundle(choice.path)
-        if metadata is None:
-            return {"available": False}
-        bundles.append((metadata, evaluation or {}))
+    """Headline figures and per-class F1 of two versions in one table: both values and second minus first. Either
+    may be a bundle of experts: its figures are those of the combined answers, its size that of all its experts."""
+    bundles = [read_bundle(choice.path) for choice in (first, second)]
+    if None in bundles:
+        return {"available": False}
     classes = []
-    for _, evaluation in bundles:
-        classes += [row.get("class") for row in evaluation.get("per_class") or [] if row.get("class") not in classes]
+    for files in bundles:
+        classes += [
+            row.get("class") for row in files.evaluation.get("per_class") or [] if row.get("class") not in classes
+        ]
     rows = []
-    for label, read, kind in comparison_figures(classes):
-        values = [read(metadata, evaluation) for metadata, evaluation in bundles]
+    for label, read, kind in comparison_figures(classes, experts_too=any(files.experts for files in bundles)):
+        values = [read(files) for files in bundles]
         show, change = FIGURE_KINDS[kind]
         rows.append(
             {
@@ -486,44 +554,112 @@ def compare_models(first: BundleChoice, second: BundleChoice) -> dict:
                 "difference": "" if None in values else change(values[1] - values[0]),
             }
         )
-    return {"available": True, "names": [metadata.get("name", "") for metadata, _ in bundles], "rows": rows}
+    return {"available": True, "names": [files.metadata.get("name", "") for files in bundles], "rows": rows}
 
 
-def comparison_figures(classes: list[str]) -> list[tuple]:
-    """(label, (metadata, evaluation) -> value or None, kind) for each row of the comparison."""
+def comparison_figures(classes: list[str], experts_too: bool = False) -> list[tuple]:
+    """(label, BundleFiles -> value or None, kind) for each row of the comparison; with a bundle of experts among
+    the two, also how many networks each has and what a photo costs."""
 
     def metadata_at(*keys):
-        def read(metadata, evaluation):
+        def read(files):
+            value = files.metadata
             for key in keys:
-                metadata = metadata.get(key) if isinstance(metadata, dict) else None
-            return metadata
+                value = value.get(key) if isinstance(value, dict) else None
+            return value
 
         return read
+
+    def photos_at(key):
+        return lambda files: (files.photos or {}).get(key)
 
     def f1_of(name):
-        def read(metadata, evaluation):
-            return next((row.get("f1") for row in evaluation.get("per_class") or [] if row.get("class") == name), None)
+        def read(files):
+            return next(
+                (row.get("f1") for row in files.evaluation.get("per_class") or [] if row.get("class") == name), None
+            )
 
         return read
+
+    def flops(side):
+        return lambda files: flops_per_image(files, side)
 
     return [
         (gettext("Test accuracy"), accuracy_on_test, "accuracy"),
-        (gettext("Parameters"), metadata_at("parameters"), "count"),
-        (gettext("FLOPs per image"), metadata_at("flops_per_image"), "millions"),
+        (gettext("Real photos: accuracy"), photos_at("accuracy"), "accuracy"),
+        (gettext("Real photos of other things called “none of the ten”"), photos_at("other_flagged_none_rate"), "rate"),
+        (gettext("Real photos of the ten called “none of the ten”"), photos_at("in_class_flagged_none_rate"), "rate"),
+        (
+            gettext("Test images called “none of the ten”"),
+            lambda files: files.evaluation.get("none_of_the_classes_rate"),
+            "rate",
+        ),
+        *([(gettext("Networks"), lambda files: len(files.experts) or 1, "count")] if experts_too else []),
+        (gettext("Parameters"), total_parameters, "count"),
+        (gettext("FLOPs per thumbnail") if experts_too else gettext("FLOPs per image"), flops(CIFAR_SIZE), "millions"),
+        *([(gettext("FLOPs per photo"), flops(PHOTO_SIDE), "millions")] if experts_too else []),
         (gettext("Epochs"), metadata_at("training", "epochs_completed"), "count"),
         (gettext("Wall time"), metadata_at("wall_seconds"), "duration"),
-        (gettext("Calibration temperature"), metadata_at("calibration", "temperature"), "number"),
+        (gettext("Calibration temperature"), calibration_temperature, "number"),
         (gettext("“None of the ten”: energy threshold"), metadata_at("ood", "thresholds", "energy"), "number"),
-        (gettext("“None of the ten”: real images kept"), metadata_at("ood", "true_positive_rate"), "rate"),
-        (gettext("“None of the ten”: other images passed"), metadata_at("ood", "false_positive_rate"), "rate"),
-        (gettext("Real photos: accuracy"), metadata_at("real_photos", "accuracy"), "accuracy"),
-        (gettext("Real photos of other things called “none of the ten”"), other_photos_flagged, "rate"),
+        (gettext("“None of the ten”: real images kept"), lambda files: thumbnail_none_rates(files)[0], "rate"),
+        (gettext("“None of the ten”: other images passed"), lambda files: thumbnail_none_rates(files)[1], "rate"),
     ] + [(gettext("F1: %(class)s") % {"class": class_name(name)}, f1_of(name), "rate") for name in classes]
 
 
-def other_photos_flagged(metadata: dict, evaluation: dict) -> float | None:
-    return (metadata.get("real_photos") or {}).get("other_flagged_none_rate")
+def accuracy_on_test(files: BundleFiles) -> float | None:
+    return files.evaluation.get("accuracy", (files.metadata.get("test") or {}).get("accuracy"))
 
 
-def accuracy_on_test(metadata: dict, evaluation: dict) -> float | None:
-    return evaluation.get("accuracy", (metadata.get("test") or {}).get("accuracy"))
+def total_parameters(files: BundleFiles) -> int | None:
+    """A network's parameters; a bundle of experts': the sum over its experts (None if one is not recorded)."""
+    if not files.experts:
+        return files.metadata.get("parameters")
+    each = [expert.metadata.get("parameters", expert.entry.get("parameters")) for expert in files.experts]
+    return None if None in each else sum(each)
+
+
+def flops_per_image(files: BundleFiles, side: int) -> int | None:
+    """What an image whose shorter side is `side` costs: the network's FLOPs, or those of every expert of the case
+    of the rule that answers it."""
+    if not files.experts:
+        return files.metadata.get("flops_per_image")
+    case = case_for(files.rule, side)
+    if case is None:
+        return None
+    experts = {expert.name: expert for expert in files.experts}
+    each = [
+        experts[name].metadata.get("flops_per_image", experts[name].entry.get("flops_per_image"))
+        if name in experts
+        else None
+        for name in case.experts
+    ]
+    return None if None in each else sum(each)
+
+
+def calibration_temperature(files: BundleFiles) -> float | None:
+    fitted = (files.metadata.get("calibration") or {}).get("temperature")
+    return fitted if fitted is not None else (files.evaluation.get("calibration") or {}).get("temperature")
+
+
+def thumbnail_none_rates(files: BundleFiles) -> tuple:
+    """(real images kept, generated images passed) by the "none of the ten" test that answers thumbnails, as
+    measured on the validation split and generated images: a network's own test, or the option the rule of a
+    bundle of experts chose (or, where the rule took one expert's test without choosing, that expert's)."""
+    if not files.experts:
+        ood = files.metadata.get("ood") or {}
+        return ood.get("true_positive_rate"), ood.get("false_positive_rate")
+    case = case_for(files.rule, CIFAR_SIZE)
+    if case is None:
+        return None, None
+    measured = case.figures.get("none_of_the_classes") or {}
+    options, chosen = measured.get("options") or [], measured.get("chosen")
+    if isinstance(chosen, int) and 0 <= chosen < len(options):
+        option = options[chosen]
+        flagged, caught = option.get("real_flagged"), option.get("generated_caught")
+        return (None if flagged is None else 1 - flagged), (None if caught is None else 1 - caught)
+    if len(case.none_if) == 1 and len(case.none_if[0]) == 1 and case.none_if[0][0].signal == "unlike_training":
+        expert = next((e for e in files.experts if e.name == case.none_if[0][0].expert), None)
+        ood = expert.metadata.get("ood") or {} if expert else {}
+        return ood.get("true_positive_rate"), ood.get("false_positive_rate")
+    return None, None

@@ -157,7 +157,8 @@ def test_the_model_data_page_shows_the_bundles_figures(client, settings):
     assert metadata["name"] in page
     assert f"{100 * metadata['test']['accuracy']:.2f}%" in page
     assert str(metadata["parameters"]) in page
-    assert metadata["training"]["command"] in page
+    main_network = json.loads((settings.MODEL_DIR / metadata["experts"][0]["folder"] / "metadata.json").read_text())
+    assert main_network["training"]["command"] in page
 
 
 def test_pages_say_the_classifier_is_unavailable_without_a_model(owner_client, settings, tmp_path):

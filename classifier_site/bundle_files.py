@@ -1,0 +1,70 @@
+"""A bundle's files as the Model data page reads them: one network's, or a bundle of experts' with each expert's own
+folder read the same way. Whatever is missing or unreadable comes back empty; nothing is ever written."""
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from mlcore import bundle
+from mlcore.evaluate import PHOTOS_FILE
+from mlcore.rule import Rule
+
+
+@dataclass(frozen=True)
+class BundleFiles:
+    """The JSON files of one bundle folder; whatever is missing or unreadable is empty."""
+
+    metadata: dict
+    history: list
+    evaluation: dict
+    photos: dict | None  # the scores on real photos (`manage.py evaluate --data FOLDER --save`)
+    experts: tuple = ()  # ExpertFiles, in the order the bundle lists them; empty for a bundle of one network
+
+    @cached_property
+    def rule(self) -> Rule | None:
+        """The rule of a bundle of experts; None for one network (or a rule this code cannot read)."""
+        try:
+            return Rule.from_list(self.metadata["rule"]) if self.metadata.get("rule") else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class ExpertFiles:
+    entry: dict  # what the bundle of experts says of it: name, folder, network, trained_on, square, through, tta
+    files: BundleFiles | None  # its own folder; None when it cannot be read
+
+    @property
+    def name(self) -> str:
+        return self.entry.get("name", "")
+
+    @property
+    def metadata(self) -> dict:
+        return self.files.metadata if self.files else {}
+
+
+def read_bundle(path: Path) -> BundleFiles | None:
+    """The bundle's files, and for a bundle of experts each expert's; None when its metadata cannot be read."""
+
+    def read(name):
+        try:
+            return bundle.read_json(path, name)
+        except bundle.BundleError:
+            return None
+
+    metadata = read(bundle.METADATA_FILE)
+    if not isinstance(metadata, dict):
+        return None
+    return BundleFiles(
+        metadata=metadata,
+        history=read(bundle.HISTORY_FILE) or [],
+        evaluation=read(bundle.EVALUATION_FILE) or {},
+        photos=read(PHOTOS_FILE),
+        experts=tuple(ExpertFiles(entry, _read_expert(path, entry)) for entry in metadata.get("experts") or []),
+    )
+
+
+def _read_expert(path: Path, entry: dict) -> BundleFiles | None:
+    """An expert's own folder, which must lie inside its bundle."""
+    folder = (path / str(entry.get("folder") or "")).resolve()
+    return read_bundle(folder) if path.resolve() in folder.parents else None
