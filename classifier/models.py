@@ -63,7 +63,7 @@ class Prediction(models.Model):
     probabilities = models.JSONField(_("probabilities"), help_text=_("Class name to probability, for all ten classes."))
     model_input = models.BinaryField(
         _("model input"),
-        help_text=_("The squares the networks saw, each at its input size, side by side in one PNG."),
+        help_text=_("The squares the networks kept of the photo, side by side in one lossless image."),
     )
     model_version = models.CharField(_("model version"), max_length=100, db_index=True)
     inference_ms = models.FloatField(

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
             model_name="prediction",
             name="model_input",
             field=models.BinaryField(
-                help_text="The squares the networks saw, each at its input size, side by side in one PNG.",
+                help_text="The squares the networks kept of the photo, side by side in one lossless image.",
                 verbose_name="model input",
             ),
         ),
