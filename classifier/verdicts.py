@@ -8,7 +8,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 
 from classifier.class_names import class_name
-from classifier.formats import percent
+from classifier.formats import decimal_or_whole, percent
 
 
 def expert_name(expert: dict) -> str:
@@ -51,8 +51,9 @@ def expert_rows(experts: list) -> list[dict]:
                 "label": class_name(label) if label else "",
                 "probability": percent(probabilities.get(label, 0.0)),
                 "other": None if other is None else percent(other),
+                "other_first": other is not None and other > probabilities.get(label, 0.0),
                 "unlike_training": bool(expert.get("unlike_training")),
-                "weight": expert.get("weight"),
+                "weight": decimal_or_whole(expert.get("weight") or 0.0),
                 "side": expert.get("square"),
                 "through": expert.get("through"),
             }

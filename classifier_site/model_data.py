@@ -86,6 +86,8 @@ def model_page(*, version: str | None = None, compare: str | None = None) -> dic
     shown = chosen_bundle(version)
     return {
         "versions": list(ModelVersion.objects.order_by("-registered_at", "-id")),
+        # the served bundle is MODEL_DIR until staff activate a registered version: then it is in the list
+        "serves_registered": ModelVersion.objects.filter(is_active=True).exists(),
         "selected": shown.name,
         "compared": compare or "",
         "model": model_view(shown),

@@ -73,7 +73,6 @@ def rule_view(files: BundleFiles) -> dict | None:
         return None
     networks = {expert.name: expert.entry.get("network") for expert in files.experts}
     return {
-        "combination": files.metadata.get("combination"),
         "cases": [case_view(case, networks) for case in rule.cases],
     }
 
@@ -92,12 +91,25 @@ def case_view(case, networks: dict) -> dict:
         ],
         "temperature": formats.decimal_or_whole(case.temperature),
         "none_if": [[condition_text(condition.as_dict()) for condition in clause] for clause in case.none_if],
-        "measured_on": figures.get("measured_on"),
+        "measured_on": measured_on_text(figures.get("measured_on")),
         "alone": alone_rows(figures),
         "combined": _combined(figures.get("combined")),
         "grid": weight_grid(figures.get("weights"), f"weights-{slugify(case.name)}"),
         "thresholds": threshold_rows(none_figures, case),
         "options": none_options(none_figures),
+    }
+
+
+def measured_on_text(measured) -> str | None:
+    """What a case's numbers were measured on, in words (a bundle's metadata records the counts)."""
+    if not isinstance(measured, dict):
+        return measured
+    if "validation_images" in measured:
+        return gettext("the validation split (%(images)s images)") % {"images": count(measured["validation_images"])}
+    return gettext("%(ten)s real photos of the ten classes and %(others)s of other things (%(folder)s)") % {
+        "ten": count(measured.get("photos_of_the_ten")),
+        "others": count(measured.get("photos_of_other_things")),
+        "folder": measured.get("folder", ""),
     }
 
 

@@ -140,7 +140,7 @@ def _thumbnail_case(cifar: dict, validation, photos_too: bool) -> Case:
     case), "none of the ten" by their own tests as measured on the validation split and generated images."""
     answers = {name: expert.answer(validation.images) for name, expert in cifar.items()}
     names = tuple(cifar)
-    figures = {"measured_on": f"the validation split ({len(validation)} images)"}
+    figures = {"measured_on": {"validation_images": len(validation)}}
     weights, temperature = {names[0]: 1.0}, 1.0
     if len(names) > 1:
         chosen = choose_weights(answers, validation.labels, names)
@@ -202,8 +202,11 @@ def _photo_case(folder, experts: list, thumbnail: Case, main: str, photos) -> Ca
         none_if,
         min_short_side=THUMBNAIL_MAX_SIDE + 1,
         figures={
-            "measured_on": f"{int(in_class.sum())} real photos of the ten classes and {int((~in_class).sum())} of "
-            f"other things ({photos})",
+            "measured_on": {
+                "photos_of_the_ten": int(in_class.sum()),
+                "photos_of_other_things": int((~in_class).sum()),
+                "folder": str(photos),
+            },
             "weights": chosen,
             "alone": {
                 name: int((answers[name].ten()[in_class].argmax(axis=1) == labels[in_class]).sum()) for name in names

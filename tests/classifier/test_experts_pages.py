@@ -33,7 +33,7 @@ def test_a_photos_page_shows_what_each_network_said_and_the_square_it_saw(owner_
     assert "dog" in heading(page).lower()
     assert "What each network said" in page
     assert "The CIFAR-10 network (EfficientNet-Lite0)" in page and "The ImageNet network (EfficientNet-Lite0)" in page
-    assert "weight 0.6" in page and "weight 0.4" in page
+    assert "(weight 0.6)" in page and "(weight 0.4)" in page
     assert "saw 128×128 pixels, through 32×32" in page and "saw 224×224 pixels" in page
     for name, side in (("cifar10-efficientnet-lite0", 128), ("imagenet-efficientnet-lite0", 224)):
         assert f"/predictions/{prediction.pk}/model-input.png?expert={name}" in page
@@ -60,7 +60,7 @@ def test_the_page_speaks_ukrainian_about_the_networks_and_why(client, user):
     client.force_login(user)
     client.defaults.update(UKRAINIAN)
     dog = client.get(upload(user, "dog-rottweiler.jpg").get_absolute_url()).content.decode()
-    assert "Що сказала кожна мережа" in dog and "Мережа ImageNet (EfficientNet-Lite0)" in dog and "вага 0,6" in dog
+    assert "Що сказала кожна мережа" in dog and "Мережа ImageNet (EfficientNet-Lite0)" in dog and "(вага 0,6)" in dog
     coffee = client.get(upload(user, "espresso-coffee.jpg").get_absolute_url()).content.decode()
     assert "Схоже, це жоден із десяти класів" in heading(coffee)
     assert "Мережа ImageNet (EfficientNet-Lite0) бачить щось інше" in coffee
