@@ -1,4 +1,6 @@
-"""Which heat-map method localises better for a bundle: occlusion or class activation maps (CAM).
+"""Which heat-map method localises better for a bundle: occlusion or class activation maps (CAM). A bundle of
+experts is measured with its occlusion maps (every expert of the photo's case, the combined answer's fall), and
+each expert that could make class activation maps alone is measured alone too.
 
     python bench/bench_heat_maps.py [--model models/cifar10] [--photos 20]
 
@@ -50,23 +52,29 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=20)
     args = parser.parse_args()
     classifier = Classifier(args.model)
-    methods = ["occlusion"] + (["cam"] if classifier.head_kernel is not None else [])
-    print(f"{args.model}: {classifier.version}, input {classifier.image_size}px; CPU: {cpu_name()}")
-    for method in methods:
-        classifier.heat_maps = method
+    print(f"{args.model}: {classifier.version}, experts {', '.join(classifier.experts)}; CPU: {cpu_name()}")
+    runs = [("occlusion, every expert of the case", None)]
+    runs += [
+        (f"cam, {name} alone", name) for name, expert in classifier.experts.items() if expert.head_kernel is not None
+    ]
+    for title, alone in runs:
         hits, seconds, placements = 0, [], 0
         for photo in fixture_photos(args.photos):
             for quarter in QUARTERS:
                 result = classifier.classify([planted(photo, quarter)])[0]
                 started = time.perf_counter()
-                cells = classifier.heat_map(result.pixels, result.label)
+                if alone:
+                    expert = classifier.experts[alone]
+                    cells = expert.class_activation_map(result.squares[alone], classifier.classes.index(result.label))
+                else:
+                    cells = classifier.heat_map(result.squares, result.label, result.case)
                 seconds.append(time.perf_counter() - started)
                 row, col = np.unravel_index(cells.argmax(), cells.shape)
                 grid = cells.shape[0]
                 hits += (int(col * 2 // grid), int(row * 2 // grid)) == quarter
                 placements += 1
         print(
-            f"{method:<10} {hits}/{placements} placements peak in the right quarter; map {cells.shape[0]}x"
+            f"{title}: {hits}/{placements} placements peak in the right quarter; map {cells.shape[0]}x"
             f"{cells.shape[1]}, {1000 * statistics.median(seconds):.1f} ms median per map"
         )
     return 0

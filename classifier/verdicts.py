@@ -48,6 +48,7 @@ def expert_rows(experts: list) -> list[dict]:
             {
                 "name": expert.get("name", ""),
                 "title": capfirst(expert_name(expert)),
+                "phrase": expert_name(expert),
                 "label": class_name(label) if label else "",
                 "probability": percent(probabilities.get(label, 0.0)),
                 "other": None if other is None else percent(other),

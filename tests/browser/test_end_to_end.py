@@ -68,7 +68,7 @@ def test_a_new_user_classifies_two_photos_and_staff_corrects_one(page, new_conte
         expected = 1 if predictions[name].label == label else 0
         expect(page.get_by_text(name, exact=True)).to_have_count(expected)
 
-    # One prediction's page: the label as its heading, the probabilities, the photo and what the network saw.
+    # One prediction's page: the label as its heading, the probabilities, the photo and what each network saw.
     corrected = predictions[names[0]]
     page.get_by_text(names[0], exact=True).click()
     expect(page).to_have_url(re.compile(rf"/predictions/{corrected.pk}/$"))
@@ -76,8 +76,12 @@ def test_a_new_user_classifies_two_photos_and_staff_corrects_one(page, new_conte
     table = page.get_by_role("table", name="Probability of each class")
     expect(table.get_by_role("row").first.get_by_role("rowheader")).to_have_text(corrected.label)
     expect(page.get_by_role("img", name=names[0])).to_have_js_property("naturalWidth", 32)
-    expect(page.get_by_role("img", name="the image the network saw")).to_have_js_property("naturalWidth", 128)
-    expect(page.get_by_text("What the network saw")).to_be_visible()
+    # a 32x32 image is a thumbnail: the two CIFAR networks answer, each from its own square
+    efficientnet = "the square the CIFAR-10 network (EfficientNet-Lite0) saw"
+    expect(page.get_by_role("img", name=efficientnet)).to_have_js_property("naturalWidth", 128)
+    airbench = "the square the CIFAR-10 network (airbench94) saw"
+    expect(page.get_by_role("img", name=airbench)).to_have_js_property("naturalWidth", 32)
+    expect(page.get_by_text("The CIFAR-10 network (airbench94) saw 32×32 pixels")).to_be_visible()
     expect(page.get_by_text("Model version")).to_be_visible()
 
     # A reviewer, in a browser of their own, corrects that prediction with the admin action.
