@@ -72,12 +72,11 @@ def rule_view(files: BundleFiles) -> dict | None:
     if rule is None:
         return None
     networks = {expert.name: expert.entry.get("network") for expert in files.experts}
-    return {
-        "cases": [case_view(case, networks) for case in rule.cases],
-    }
+    own_tta = {expert.name: expert.entry.get("tta") for expert in files.experts}
+    return {"cases": [case_view(case, networks, own_tta) for case in rule.cases]}
 
 
-def case_view(case, networks: dict) -> dict:
+def case_view(case, networks: dict, own_tta: dict) -> dict:
     figures = case.figures or {}
     none_figures = figures.get("none_of_the_classes") or {}
     return {
@@ -90,6 +89,7 @@ def case_view(case, networks: dict) -> dict:
             for name, weight in case.weights.items()
         ],
         "temperature": formats.decimal_or_whole(case.temperature),
+        "tta": tta_rows(case, figures.get("tta") or {}, own_tta),
         "none_if": [[condition_text(condition.as_dict()) for condition in clause] for clause in case.none_if],
         "measured_on": measured_on_text(figures.get("measured_on")),
         "alone": alone_rows(figures),
@@ -98,6 +98,25 @@ def case_view(case, networks: dict) -> dict:
         "thresholds": threshold_rows(none_figures, case),
         "options": none_options(none_figures),
     }
+
+
+def tta_rows(case, measured: dict, own_tta: dict) -> list[dict]:
+    """The experts that answer this case with another test-time augmentation than their own, and the right answers
+    that chose it (`measured`: {"expert", "right": {augmentation: count}})."""
+    rows = []
+    for name, tta in case.tta.items():
+        own = own_tta.get(name)
+        right = (measured.get("right") or {}) if measured.get("expert") == name else {}
+        rows.append(
+            {
+                "expert": name,
+                "tta": formats.test_time_augmentation(tta),
+                "own": formats.test_time_augmentation(own),
+                "right": count(right.get(tta)),
+                "own_right": count(right.get(own)),
+            }
+        )
+    return rows
 
 
 def measured_on_text(measured) -> str | None:

@@ -178,21 +178,18 @@ def _thumbnail_case(cifar: dict, validation, photos_too: bool) -> Case:
 
 
 def _photo_case(folder, experts: list, thumbnail: Case, main: str, photos) -> Case:
-    """The main CIFAR network and the ImageNet expert on photos: weights by how many real photos the pool gets
-    right, "none of the ten" from what both know, each measured on the real photos."""
+    """The main CIFAR network and the ImageNet expert on photos: the main network's test-time augmentation (its own,
+    or none when that gets as many photos right: a photo costs one view less), the weights by how many real photos
+    the pool gets right, and "none of the ten" from what both know, each measured on the real photos."""
     names = (main, imagenet.NAME)
-    provisional = Case("photo", dict.fromkeys(names, 0.5), min_short_side=THUMBNAIL_MAX_SIDE + 1)
-    bundle.write_json(
-        folder, bundle.METADATA_FILE, {"experts": experts, "rule": Rule((thumbnail, provisional)).as_list()}
-    )
-    rows, _ = classify_photo_folder(Classifier(folder, num_threads=os.cpu_count() or 1), photos)
-    labels = np.array([-1 if label == NONE_FOLDER else CLASSES.index(label) for label, _ in rows])
-    answers = {name: _stacked(rows, name) for name in names}
-    in_class = labels >= 0
-    # The pool of the two (each calibrated on its own data) keeps temperature 1: the photos are right so often that
-    # fitting one on them would only make its mistakes surer.
-    in_class_answers = {name: _subset(scores, in_class) for name, scores in answers.items()}
-    chosen = choose_weights(in_class_answers, labels[in_class], names, fit_pool_temperature=False)
+    own_tta = next(entry["tta"] for entry in experts if entry["name"] == main)
+    measured = {
+        tta: _photo_answers(folder, experts, thumbnail, names, {main: tta}, photos) for tta in {own_tta, "none"}
+    }
+    chosen_by_tta = {tta: _photo_weights(answers, labels, names) for tta, (answers, labels) in measured.items()}
+    tta = "none" if chosen_by_tta["none"]["right"] >= chosen_by_tta[own_tta]["right"] else own_tta
+    answers, labels = measured[tta]
+    chosen, in_class = chosen_by_tta[tta], labels >= 0
     detectors = (main,) if answers[main].unlike_training is not None else ()
     none_if, none_figures = choose_photo_none_rule(answers, labels, imagenet.NAME, detectors, IN_CLASS_FLAGGED_ALLOWED)
     return Case(
@@ -201,12 +198,14 @@ def _photo_case(folder, experts: list, thumbnail: Case, main: str, photos) -> Ca
         chosen["temperature"],
         none_if,
         min_short_side=THUMBNAIL_MAX_SIDE + 1,
+        tta={main: tta} if tta != own_tta else {},
         figures={
             "measured_on": {
                 "photos_of_the_ten": int(in_class.sum()),
                 "photos_of_other_things": int((~in_class).sum()),
                 "folder": str(photos),
             },
+            "tta": {"expert": main, "right": {key: value["right"] for key, value in chosen_by_tta.items()}},
             "weights": chosen,
             "alone": {
                 name: int((answers[name].ten()[in_class].argmax(axis=1) == labels[in_class]).sum()) for name in names
@@ -214,6 +213,27 @@ def _photo_case(folder, experts: list, thumbnail: Case, main: str, photos) -> Ca
             "none_of_the_classes": none_figures,
         },
     )
+
+
+def _photo_answers(folder, experts: list, thumbnail: Case, names: tuple, tta: dict, photos):
+    """Each expert's answers on the photo folder, as arrays, through a provisional rule; and the labels (-1 for
+    photos of other things)."""
+    provisional = Case("photo", dict.fromkeys(names, 0.5), min_short_side=THUMBNAIL_MAX_SIDE + 1, tta=tta)
+    rule = Rule((thumbnail, provisional)).as_list()
+    bundle.write_json(folder, bundle.METADATA_FILE, {"experts": experts, "rule": rule})
+    rows, _ = classify_photo_folder(Classifier(folder, num_threads=os.cpu_count() or 1), photos)
+    labels = np.array([-1 if label == NONE_FOLDER else CLASSES.index(label) for label, _ in rows])
+    return {name: _stacked(rows, name) for name in names}, labels
+
+
+def _photo_weights(answers: dict, labels, names: tuple) -> dict:
+    """The weights on the photos of the ten, and how many the pool then gets right. The pool of the two (each
+    calibrated on its own data) keeps temperature 1: the photos are right so often that fitting one on them would
+    only make its mistakes surer."""
+    in_class = labels >= 0
+    subset = {name: _subset(scores, in_class) for name, scores in answers.items()}
+    chosen = choose_weights(subset, labels[in_class], names, fit_pool_temperature=False)
+    return chosen | {"right": max(point["right"] for point in chosen["grid"])}
 
 
 def _stacked(rows, name: str) -> ExpertScores:

@@ -34,7 +34,7 @@ def evaluate_bundle(bundle_dir, split, tta: str | None = None, examples: int = 0
     case = classifier.rule.case_for(split.images.shape[1])
     probabilities, unfit, answers = classifier.answer_pixels(split.images)
     report = classification_report(split.labels, probabilities)
-    report["tta"] = ", ".join(sorted({classifier.experts[name].tta for name in case.experts}))
+    report["tta"] = ", ".join(sorted({case.tta.get(name, classifier.experts[name].tta) for name in case.experts}))
     report["case"] = case.name
     temperature = case.temperature if len(case.experts) > 1 else classifier.first.temperature
     report["calibration"] = reliability(probabilities, split.labels) | {"temperature": temperature}

@@ -133,14 +133,17 @@ class Expert:
         return square(image, self.through or self.image_size)
 
     def answer(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256) -> ExpertScores:
-        """What it says of a uint8 (N, H, W, 3) batch of squares (resized to its input as `square` would)."""
+        """What it says of a uint8 (N, H, W, 3) batch of squares (resized to its input as `square` would), with its
+        own test-time augmentation or `tta`. Its own "none of the ten" test answers only with its own augmentation,
+        the one its thresholds were fitted with."""
         logits, pooled = self.scores(pixels, tta=tta, batch_size=batch_size)
         probabilities = softmax(logits, self.temperature)
         other = None
         if self.class_map is not None:
             probabilities = probabilities @ self.class_map
             other = np.clip(1.0 - probabilities.sum(axis=1), 0.0, 1.0)
-        unlike = self.none_of_the_classes(logits, pooled) if self.has_test else None
+        fitted = self.has_test and (tta or self.tta) == self.tta
+        unlike = self.none_of_the_classes(logits, pooled) if fitted else None
         return ExpertScores(probabilities, other, unlike)
 
     def scores(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256):
@@ -242,7 +245,9 @@ class Classifier:
         decoded = upright_rgb(image, max(expert.decode_side for expert in experts))
         kept = {expert.name: expert.kept_square(decoded) for expert in experts}
         squares = {expert.name: expert.sized(kept[expert.name][None])[0] for expert in experts}
-        answers = {expert.name: expert.answer(squares[expert.name][None]) for expert in experts}
+        answers = {
+            expert.name: expert.answer(squares[expert.name][None], case.tta.get(expert.name)) for expert in experts
+        }
         probabilities = case.combine(answers)[0]
         flagged, because = case.none_of_the_classes(answers)
         best = int(np.argmax(probabilities))
@@ -265,7 +270,7 @@ class Classifier:
         square images of one size, answered by the case of the rule that covers that size: how a data set is
         scored (a CIFAR image is 32x32, as small as a photo can be)."""
         case = self.rule.case_for(pixels.shape[1])
-        answers = {name: self.experts[name].answer(pixels) for name in case.experts}
+        answers = {name: self.experts[name].answer(pixels, case.tta.get(name)) for name in case.experts}
         return case.combine(answers), case.none_of_the_classes(answers)[0], answers
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:

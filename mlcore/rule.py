@@ -9,6 +9,8 @@ answer is none when every condition of any one clause holds. A condition reads o
 `other`, the share of its answer it puts outside the ten (an expert with more classes than ours), above a
 threshold; or `unlike_training`, its own test for images unlike its training images (see mlcore.calibration).
 
+A case may also set the test-time augmentation an expert answers it with (where it differs from the expert's own).
+
 Plain numpy, no networks: mlcore.inference applies a rule, mlcore.assemble measures and writes one.
 """
 
@@ -71,6 +73,7 @@ class Case:
     none_if: tuple = ()  # clauses: tuples of Conditions
     min_short_side: int = 0
     max_short_side: int | None = None
+    tta: dict = field(default_factory=dict)  # expert name -> the test-time augmentation it answers this case with
     figures: dict = field(default_factory=dict, compare=False)  # the measurements that chose the numbers
 
     @property
@@ -104,6 +107,7 @@ class Case:
             "weights": self.weights,
             "temperature": self.temperature,
             "none_if": [[condition.as_dict() for condition in clause] for clause in self.none_if],
+            "tta": self.tta,
             "figures": self.figures,
         }
 
@@ -116,6 +120,7 @@ class Case:
             none_if=tuple(tuple(Condition(**condition) for condition in clause) for clause in data.get("none_if", ())),
             min_short_side=int(data.get("min_short_side") or 0),
             max_short_side=data.get("max_short_side"),
+            tta=data.get("tta") or {},
             figures=data.get("figures", {}),
         )
 
@@ -216,7 +221,8 @@ def choose_photo_none_rule(answers: dict, labels: np.ndarray, photo_expert: str,
     """Clauses for "none of the ten" on photos, from photos of the ten classes (labels 0-9) and of other things
     (label -1), flagging at most `allowed` of the first: `photo_expert`'s share outside the ten above a threshold
     alone; or above a lower threshold where a CIFAR network's own test also finds the photo unlike its training
-    images (both experts must agree there). Returns the clauses and the figures that chose them."""
+    images (both experts must agree there), where that threshold is lower. Returns the clauses and the figures that
+    chose them."""
     labels = np.asarray(labels)
     in_class, others = labels >= 0, labels < 0
     budget = int(np.floor(allowed * in_class.sum()))
@@ -229,9 +235,11 @@ def choose_photo_none_rule(answers: dict, labels: np.ndarray, photo_expert: str,
     for detector in detectors:
         agree = left & answers[detector].unlike_training
         together = widest_margin_threshold(other[agree & in_class], other[agree & others], max(budget, 0))
+        figures[f"with_{detector}"] = together
+        if together["threshold"] >= alone["threshold"]:
+            continue  # it could never say "none" where the first clause does not already
         both = (Condition(photo_expert, "other", together["threshold"]), Condition(detector, "unlike_training"))
         clauses.append(both)
-        figures[f"with_{detector}"] = together
         left &= ~(agree & (other > together["threshold"]))
         budget -= together["inside_above"]
     return tuple(clauses), figures
