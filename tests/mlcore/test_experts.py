@@ -117,9 +117,8 @@ def test_none_of_the_ten_is_the_first_clause_whose_conditions_all_hold():
 
 
 def test_the_rule_picks_its_case_by_the_shorter_side_and_round_trips_as_data():
-    rule = Rule(
-        (Case("thumbnail", {"a": 1.0}, max_short_side=64), Case("photo", {"a": 0.6, "b": 0.4}, min_short_side=65))
-    )
+    photo = Case("photo", {"a": 0.6, "b": 0.4}, min_short_side=65, tta={"a": "none"})
+    rule = Rule((Case("thumbnail", {"a": 1.0}, max_short_side=64), photo))
     assert [rule.case_for(side).name for side in (1, 32, 64, 65, 4000)] == ["thumbnail"] * 3 + ["photo"] * 2
     assert Rule.from_list(json.loads(json.dumps(rule.as_list()))) == rule
     with pytest.raises(ValueError, match="unknown signal"):
