@@ -121,7 +121,7 @@ def _orientation(image: Image.Image) -> int:
 def squares_image(squares) -> tuple[bytes, list[list[int]]]:
     """The squares the networks kept of a photo, side by side and top-aligned in one lossless WebP image, and where
     each one is ([left, top, side]). Written for every upload, so made fast: for a 224x224 square, 2.5 ms and 64 KB
-    (PNG: 5 ms and 86 KB at its fastest compression, 21 ms at its default)."""
+    (at WebP's default effort 3.9 ms; PNG: 5 ms and 86 KB at its fastest compression, 21 ms at its default)."""
     boxes, left = [], 0
     for pixels in squares:
         boxes.append([left, 0, int(pixels.shape[0])])
@@ -130,7 +130,7 @@ def squares_image(squares) -> tuple[bytes, list[list[int]]]:
     for pixels, (x, y, _) in zip(squares, boxes, strict=True):
         sheet.paste(Image.fromarray(pixels), (x, y))
     out = io.BytesIO()
-    sheet.save(out, "WEBP", lossless=True, method=0)
+    sheet.save(out, "WEBP", lossless=True, method=0, quality=0)  # lossless whatever the effort: the least effort
     return out.getvalue(), boxes
 
 
