@@ -283,12 +283,7 @@ def _metadata(dataset: Dataset, experts: list, rule: Rule) -> dict:
             "answer renormalised over the ten classes"
         ),
         "validation": rule.cases[0].figures["combined"],
-        "data": {
-            "source": dataset.source,
-            "fingerprint": dataset.fingerprint,
-            "train_images": len(dataset.train),
-            "test_images": len(dataset.test),
-        },
+        "data": dataset.summary(),
         "hardware": bundle.hardware_description(),
         "libraries": bundle.library_versions(),
         "git_commit": bundle.git_commit(),

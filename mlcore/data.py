@@ -50,6 +50,15 @@ class Dataset:
     source: str
     fingerprint: str  # sha256 of the decoded pixels and labels, whatever the layout on disk
 
+    def summary(self) -> dict:
+        """What a bundle's metadata records of the data it was made from."""
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "train_images": len(self.train),
+            "test_images": len(self.test),
+        }
+
     def split(self, name: str) -> Split:
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}: choose one of {', '.join(SPLITS)}")

@@ -34,7 +34,7 @@ def evaluate_bundle(bundle_dir, split, tta: str | None = None, examples: int = 0
     case = classifier.rule.case_for(split.images.shape[1])
     probabilities, unfit, answers = classifier.answer_pixels(split.images)
     report = classification_report(split.labels, probabilities)
-    report["tta"] = ", ".join(sorted({case.tta.get(name, classifier.experts[name].tta) for name in case.experts}))
+    report["tta"] = ", ".join(sorted(_augmentations(classifier, case)))
     report["case"] = case.name
     temperature = case.temperature if len(case.experts) > 1 else classifier.first.temperature
     report["calibration"] = reliability(probabilities, split.labels) | {"temperature": temperature}
@@ -155,7 +155,7 @@ def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
     flagged = [p for _, p in rows if p.none_of_the_classes]
     return {
         "folder": str(folder),
-        "tta": ", ".join(sorted({expert.tta for expert in classifier.experts.values()})),
+        "tta": ", ".join(sorted(_augmentations(classifier, photo_cases=True))),
         "in_class_photos": len(in_class),
         "accuracy": correct / len(in_class) if in_class else 0.0,
         "per_class": per_class,
@@ -170,6 +170,12 @@ def evaluate_photo_folder(bundle_dir, folder, tta: str | None = None) -> dict:
         "unreadable": unreadable,
         "evaluated_at": utc_now(),
     }
+
+
+def _augmentations(classifier: Classifier, case=None, photo_cases: bool = False) -> set:
+    """The test-time augmentations the experts answer `case` with (with `photo_cases`: every case but thumbnails)."""
+    cases = [case] if case else [c for c in classifier.rule.cases if not photo_cases or c.max_short_side is None]
+    return {c.tta.get(name, classifier.experts[name].tta) for c in cases for name in c.experts}
 
 
 def classify_photo_folder(classifier: Classifier, folder) -> tuple[list, list]:

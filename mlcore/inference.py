@@ -230,7 +230,7 @@ class Classifier:
 
     @cached_property
     def first(self) -> Expert:
-        """The first expert: a bundle of one network's network, and its calibration on the Model data page."""
+        """The first expert: the main CIFAR network of a bundle of experts, or the network of a bundle of one."""
         return next(iter(self.experts.values()))
 
     def classify(self, images) -> list[Prediction]:

@@ -134,12 +134,7 @@ def train_network(
             "train_seconds": round(train_seconds, 1),
         },
         "validation": headline(validation),
-        "data": {
-            "source": dataset.source,
-            "fingerprint": dataset.fingerprint,
-            "train_images": len(dataset.train),
-            "test_images": len(dataset.test),
-        },
+        "data": dataset.summary(),
         "hardware": bundle.hardware_description(),
         "libraries": bundle.library_versions(),
         "git_commit": commit,

@@ -119,3 +119,13 @@ def fake_openai(settings):
     settings.OPENAI_MAX_RETRIES = 0
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fresh_active_version():
+    """The served version is looked up again at most every few seconds; tests that switch it see it at once."""
+    from classifier.ml import forget_active_model
+
+    forget_active_model()
+    yield
+    forget_active_model()

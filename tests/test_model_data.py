@@ -10,14 +10,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from classifier.ml import forget_active_model
 from classifier.models import ModelVersion
 from classifier_site import charts
 from mlcore import bundle
 from mlcore.architectures.airbench import Recipe
 from mlcore.train import train
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("fresh_active_version")]
 
 TINY = Recipe(epochs=2, batch_size=25, widths=(8, 16, 16), val_fraction=0.2, whiten_patch_images=50)
 SVG = {"svg": "http://www.w3.org/2000/svg"}
@@ -43,14 +42,6 @@ def bundles(tmp_path_factory, synthetic_dataset):
     train(synthetic_dataset, TINY, root / "first", command="pytest first", **silent)
     train(synthetic_dataset, replace(TINY, epochs=1, widths=(8, 8, 8)), root / "second", **silent)
     return named_bundle(root / "first", "tiny-first"), named_bundle(root / "second", "tiny-second")
-
-
-@pytest.fixture(autouse=True)
-def fresh_active_version():
-    """The served version is looked up again at most every few seconds; tests switch it at once."""
-    forget_active_model()
-    yield
-    forget_active_model()
 
 
 @pytest.fixture

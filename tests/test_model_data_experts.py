@@ -13,12 +13,11 @@ from django.utils import translation
 
 from classifier import formats
 from classifier.class_names import class_name
-from classifier.ml import forget_active_model
 from classifier.models import ModelVersion
 from classifier_site.figures import duration
 from mlcore import bundle
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_active_version")]
 
 SHIPPED = settings.SHIPPED_MODEL_DIR
 PREVIOUS = SHIPPED / "experts" / "cifar10-efficientnet-lite0"  # the bundle of one network shipped before
@@ -32,13 +31,6 @@ def read(path, name=bundle.METADATA_FILE):
 
 def expert_metadata(name):
     return read(SHIPPED / "experts" / name)
-
-
-@pytest.fixture(autouse=True)
-def fresh_active_version():
-    forget_active_model()
-    yield
-    forget_active_model()
 
 
 @pytest.fixture
