@@ -21,11 +21,6 @@ GREY = 128
 HEAT_COLOURS = np.array([[0, 0, 0], [128, 0, 160], [230, 40, 40], [255, 200, 0], [255, 255, 200]], dtype=np.float64)
 
 
-def occlusion_map(probabilities_fn, pixels: np.ndarray, class_index: int, grid: int = OCCLUSION_GRID) -> np.ndarray:
-    """(grid, grid) drop in the class's probability when each region is greyed out, scaled to 0..1."""
-    return occlusion_drops(probabilities_fn(occluded_copies(pixels, grid))[:, class_index], grid)
-
-
 def occluded_copies(pixels: np.ndarray, grid: int = OCCLUSION_GRID) -> np.ndarray:
     """The square image, then one copy per region (row by row) with that region greyed out: grid * grid + 1 images.
     Squares of different sizes get the same regions, as fractions of the side."""

@@ -22,7 +22,7 @@ from mlcore.explain import class_activation_map, occluded_copies, occlusion_drop
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import CIFAR_SIZE, decoded_side, open_image, resize_pixels, square, upright_rgb
 from mlcore.rule import ExpertScores, Rule
-from mlcore.scores import energy, feature_closeness, prepare_feature_model, softmax, tta_views
+from mlcore.scores import energy, feature_closeness, prepare_feature_model, softmax, tta_views, weighted_views
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,9 @@ class Expert:
         for start in range(0, len(pixels), batch_size):
             views, weights = tta_views(self.sized(pixels[start : start + batch_size]), tta or self.tta)
             logits, features = self._forward(np.ascontiguousarray(np.concatenate(views)))
-            all_logits.append(_weighted(logits, views, weights))
+            all_logits.append(weighted_views(logits, weights))
             if features is not None:
-                all_pooled.append(_weighted(self._pool(features), views, weights))
+                all_pooled.append(weighted_views(self._pool(features), weights))
         return np.concatenate(all_logits), np.concatenate(all_pooled) if all_pooled else None
 
     def none_of_the_classes(self, logits: np.ndarray, pooled) -> np.ndarray:
@@ -327,11 +327,6 @@ def _expert_answer(expert: Expert, weight, scores: ExpertScores, pixels, kept) -
 
 def _by_class(probabilities) -> dict:
     return {name: float(p) for name, p in zip(CLASSES, probabilities, strict=True)}
-
-
-def _weighted(values, views, weights):
-    per_view = np.split(np.asarray(values, dtype=np.float64), len(views))
-    return sum(weight * value for weight, value in zip(weights, per_view, strict=True))
 
 
 def _interpreter_class():

@@ -40,10 +40,15 @@ def predict_logits(logits_fn, images: np.ndarray, tta: str = "none", batch_size:
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         views, weights = tta_views(chunk, tta)
-        stacked = logits_fn(np.ascontiguousarray(np.concatenate(views)))
-        per_view = np.split(np.asarray(stacked, dtype=np.float64), len(views))
-        outputs.append(sum(weight * logits for weight, logits in zip(weights, per_view, strict=True)))
+        outputs.append(weighted_views(logits_fn(np.ascontiguousarray(np.concatenate(views))), weights))
     return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES))
+
+
+def weighted_views(values, weights) -> np.ndarray:
+    """Rows computed for the TTA views stacked one after another (as `tta_views` lists them), averaged with the
+    views' weights: one row per image."""
+    per_view = np.split(np.asarray(values, dtype=np.float64), len(weights))
+    return sum(weight * value for weight, value in zip(weights, per_view, strict=True))
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mlcore.calibration import KEEP_IN_DISTRIBUTION, choose_thresholds, fit_feature_model, out_of_distribution_images
-from mlcore.explain import heat_map_image, occlusion_map
+from mlcore.explain import heat_map_image, occluded_copies, occlusion_drops
 from mlcore.scores import energy, feature_closeness, fit_temperature, reliability, softmax
 
 
@@ -63,7 +63,7 @@ def test_occlusion_finds_the_region_the_class_depends_on():
         out[:, 3] = score
         return out
 
-    cells = occlusion_map(probabilities, pixels, 3)
+    cells = occlusion_drops(probabilities(occluded_copies(pixels))[:, 3])
     assert cells.shape == (4, 4) and cells[3, 0] == 1.0 and cells.sum() == 1.0
 
 
