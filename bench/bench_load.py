@@ -31,6 +31,7 @@ from bench.bench_api import free_port, multipart, wait_until_up  # noqa: E402
 from bench.bench_model import cpu_name, photo_jpeg  # noqa: E402
 
 PYTHON = sys.executable
+CPU_RATIO_ALLOWED = 1.5  # the server's CPU an upload under load, at most this many times what it costs alone
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
@@ -89,6 +90,13 @@ class Site:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         return [int(pid) for pid in children]
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the server so far: gunicorn's master, its live workers, and the workers it has reaped."""
+        total = _process_cpu_seconds(self.process.pid, reaped_children=True)
+        for pid in self.worker_pids():
+            total += _process_cpu_seconds(pid)
+        return total
+
     def worker_rss_mb(self) -> dict:
         sizes = {}
         for pid in self.worker_pids():
@@ -96,6 +104,17 @@ class Site:
                 if line.startswith("VmRSS:"):
                     sizes[pid] = int(line.split()[1]) / 1024
         return sizes
+
+
+def _process_cpu_seconds(pid: int, reaped_children: bool = False) -> float:
+    """User and system time of a process (all its threads) from /proc; with its reaped children's if asked."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a worker that has just been recycled: its master now counts it
+        return 0.0
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    ticks = utime + stime + (cutime + cstime if reaped_children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def upload(port, token, name, data):
@@ -123,6 +142,12 @@ class Recorder:
         self.statuses = {}
         self.ids = []
         self.failures = []
+        self.server_cpu = 0.0  # seconds of CPU the server used while the clients ran
+        self.client_cpu = 0.0  # and the load generator itself (this process)
+
+    @property
+    def server_cpu_ms_per_upload(self) -> float:
+        return 1000 * self.server_cpu / max(1, len(self.latencies))
 
     def add(self, status, seconds, answer):
         with self.lock:
@@ -156,10 +181,13 @@ def run_clients(site, token, photos, clients, seconds, rate=None) -> Recorder:
             count += 1
 
     threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    server_before, client_before = site.cpu_seconds(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    recorder.server_cpu = site.cpu_seconds() - server_before
+    recorder.client_cpu = time.process_time() - client_before
     return recorder
 
 
@@ -185,6 +213,10 @@ def report(kind, recorder, seconds, clients):
         f"  latency p50 {recorder.percentile(0.50):.0f} ms, p95 {recorder.percentile(0.95):.0f} ms, "
         f"p99 {recorder.percentile(0.99):.0f} ms; errors {errors} {recorder.statuses}"
     )
+    print(
+        f"  server CPU {recorder.server_cpu:.1f} s = {recorder.server_cpu_ms_per_upload:.1f} ms an upload; "
+        f"load generator {recorder.client_cpu:.1f} s"
+    )
     for failure in recorder.failures:
         print("  e.g.", failure)
 
@@ -195,6 +227,9 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--rate", type=float, help="uploads per second in all (soak)")
+    parser.add_argument(
+        "--alone-seconds", type=float, default=20, help="one client first, for the CPU an upload costs alone (load)"
+    )
     args = parser.parse_args()
     seconds = args.seconds or (60 if args.mode == "load" else 600)
     photos = sample_photos()
@@ -206,8 +241,15 @@ def main():
         try:
             run_clients(site, token, photos, args.clients, 5)  # warm up every worker and thread
             if args.mode == "load":
+                alone = run_clients(site, token, photos, 1, args.alone_seconds)
+                report("alone", alone, args.alone_seconds, 1)
                 recorder = run_clients(site, token, photos, args.clients, seconds)
                 report("load", recorder, seconds, args.clients)
+                ratio = recorder.server_cpu_ms_per_upload / alone.server_cpu_ms_per_upload
+                print(
+                    f"  server CPU an upload under load / alone: {ratio:.2f}x "
+                    f"(target at most {CPU_RATIO_ALLOWED}x: {'met' if ratio <= CPU_RATIO_ALLOWED else 'NOT met'})"
+                )
             else:
                 rate = args.rate or 0.5 * measure_maximum(site, token, photos, args.clients)
                 before = site.worker_rss_mb()
