@@ -4,11 +4,13 @@ import multiprocessing
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-# One process per core: each holds its own copy of the model (about 140 MB) and classifies on one thread at a
-# time per request; threads let a process keep serving while chat answers stream.
+# One process per core: each holds its own copy of the model. Of a process's threads, at most CLASSIFY_AT_ONCE (2)
+# work on uploads at a time; the others serve pages and stream chat answers, which mostly wait on the chat server.
+# Measured on 2 cores (README, "Uploads under load"): 2 workers x 8 threads with 2 uploads at once did as many
+# uploads a second as 2 x 2, 2 x 4 or 4 x 1, and 1.25x those of 2 x 4 with every thread classifying.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # A request may take at most this long; chat replies stay well inside it (OPENAI_TIMEOUT, OPENAI_MAX_RETRIES).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30  # seconds a worker has to finish its requests on restart or shutdown

@@ -50,10 +50,15 @@ def _active_version_path() -> Path:
     return Path(path) if path else Path(settings.MODEL_DIR)
 
 
+def load_bundle(path) -> Classifier:
+    """The process-wide classifier of a bundle folder, with the site's slots (settings.CLASSIFY_AT_ONCE)."""
+    return load_classifier(Path(path), slots=settings.CLASSIFY_AT_ONCE)
+
+
 def get_classifier() -> Classifier:
     path = active_bundle_path()
     try:
-        return load_classifier(path)
+        return load_bundle(path)
     except (BundleError, OSError, ValueError) as error:
         logger.error("The model bundle at %s cannot be loaded: %s", path, error)
         raise ClassifierUnavailable(f"the model bundle at {path} cannot be loaded: {error}") from error
@@ -71,7 +76,7 @@ def classifier_for_version(name: str) -> Classifier | None:
     if path is None:
         return None
     try:
-        return load_classifier(Path(path))
+        return load_bundle(path)
     except (BundleError, OSError, ValueError):
         return None
 

@@ -18,11 +18,10 @@ from django.utils.translation import gettext
 
 from classifier.class_names import class_name
 from classifier.images import ImageRejected, inspect_image, square_from_image, squares_image, without_location
-from classifier.ml import classifier_for_version, forget_active_model, get_classifier
+from classifier.ml import classifier_for_version, forget_active_model, get_classifier, load_bundle
 from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
 from mlcore.bundle import BundleError, read_metadata
 from mlcore.data import Split
-from mlcore.inference import load_classifier
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import ImageError, resize_pixels, to_model_input
 
@@ -83,9 +82,16 @@ def prediction_create(*, owner, upload) -> Prediction:
     """
     if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
         raise ImageRejected(_too_large(), 413)
+    classifier = get_classifier()
+    # The whole upload, storing included, in one of the process's few slots: uploads beyond those wait rather than
+    # compete for the core (README, "Uploads under load").
+    with classifier.slot():
+        return _classify_and_store(owner, upload, classifier)
+
+
+def _classify_and_store(owner, upload, classifier) -> Prediction:
     data = upload.read()
     inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
-    classifier = get_classifier()
     try:
         result = classifier.classify([inspected.image])[0]
     except ImageError:
@@ -280,7 +286,7 @@ def model_version_register(*, path, activate: bool = False) -> ModelVersion:
 def model_version_activate(*, version: ModelVersion) -> ModelVersion:
     """Make `version` the one the site serves; new predictions use it at once in this process, within seconds in
     the others. The bundle is loaded first, so a broken one is refused before anything changes."""
-    load_classifier(Path(version.path))
+    load_bundle(version.path)
     with transaction.atomic():
         ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
         version.is_active = True

@@ -5,12 +5,16 @@ folders under experts/ and a rule in its metadata (mlcore.rule) saying which of 
 what weights, and when the answer is "none of the ten classes". Each photo is decoded once; each expert takes
 its own square from it. A bundle of one network is served as one expert with a rule of one case.
 
-LiteRT models are loaded once per process and each thread gets its own interpreters; TensorFlow is never imported
-here when `ai-edge-litert` is installed, which keeps a web worker small.
+LiteRT models are loaded once per process. A classifier has a few slots (`Classifier.slot`): at most that many
+threads classify at once, each slot with its own interpreter per network, built on the slot's first use and kept;
+never one per thread or per request. TensorFlow is never imported here when `ai-edge-litert` is installed, which
+keeps a web worker small.
 """
 
+import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -118,9 +122,14 @@ class Expert:
         self.head_kernel = np.load(head)["kernel"] if head.is_file() else None
         self.heat_maps = self.metadata.get("heat_maps", "occlusion")
         self._model_bytes = (self.path / bundle.SERVING_FILE).read_bytes()
-        self._local = threading.local()
-        self._interpreter()  # fail now, not on the first request, if the model cannot load
-        self.has_features = len(self._interpreter().get_output_details()) > 1
+        self._interpreters = {}  # slot -> its interpreter (Classifier.slot: one thread uses a slot at a time)
+        self._building = threading.Lock()
+        # Built now, so that a model that cannot load fails here and not on the first request.
+        self.has_features = len(self._interpreter(0).get_output_details()) > 1
+
+    @property
+    def interpreters_built(self) -> int:
+        return len(self._interpreters)
 
     @property
     def has_test(self) -> bool:
@@ -132,11 +141,11 @@ class Expert:
         square its input is enlarged from (`through`)."""
         return square(image, self.through or self.image_size)
 
-    def answer(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256) -> ExpertScores:
+    def answer(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256, slot: int = 0) -> ExpertScores:
         """What it says of a uint8 (N, H, W, 3) batch of squares (resized to its input as `square` would), with its
-        own test-time augmentation or `tta`. Its own "none of the ten" test answers only with its own augmentation,
-        the one its thresholds were fitted with."""
-        logits, pooled = self.scores(pixels, tta=tta, batch_size=batch_size)
+        own test-time augmentation or `tta`, on the interpreter of `slot`. Its own "none of the ten" test answers
+        only with its own augmentation, the one its thresholds were fitted with."""
+        logits, pooled = self.scores(pixels, tta=tta, batch_size=batch_size, slot=slot)
         probabilities = softmax(logits, self.temperature)
         other = None
         if self.class_map is not None:
@@ -146,12 +155,12 @@ class Expert:
         unlike = self.none_of_the_classes(logits, pooled) if fitted else None
         return ExpertScores(probabilities, other, unlike)
 
-    def scores(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256):
+    def scores(self, pixels: np.ndarray, tta: str | None = None, batch_size: int = 256, slot: int = 0):
         """Logits and pooled last-layer features (None without them), each averaged over the TTA views."""
         all_logits, all_pooled = [], []
         for start in range(0, len(pixels), batch_size):
             views, weights = tta_views(self.sized(pixels[start : start + batch_size]), tta or self.tta)
-            logits, features = self._forward(np.ascontiguousarray(np.concatenate(views)))
+            logits, features = self._forward(np.ascontiguousarray(np.concatenate(views)), slot)
             all_logits.append(weighted_views(logits, weights))
             if features is not None:
                 all_pooled.append(weighted_views(self._pool(features), weights))
@@ -167,8 +176,8 @@ class Expert:
             unfit |= feature_closeness(pooled, self.feature_model) < self.thresholds["features"]
         return unfit
 
-    def class_activation_map(self, pixels: np.ndarray, index: int) -> np.ndarray:
-        features = self._forward(self.sized(pixels[None]).astype(np.float32))[1][0]
+    def class_activation_map(self, pixels: np.ndarray, index: int, slot: int = 0) -> np.ndarray:
+        features = self._forward(self.sized(pixels[None]).astype(np.float32), slot)[1][0]
         return class_activation_map(features, self.head_kernel[:, index])
 
     def sized(self, pixels: np.ndarray) -> np.ndarray:
@@ -178,9 +187,9 @@ class Expert:
         """The feature maps pooled as the network's head pools them."""
         return features.mean(axis=(1, 2)) if self.features_pooling == "mean" else features.max(axis=(1, 2))
 
-    def _forward(self, batch: np.ndarray):
+    def _forward(self, batch: np.ndarray, slot: int = 0):
         """Logits and, when the serving model has them, the last feature maps."""
-        interpreter = self._interpreter()
+        interpreter = self._interpreter(slot)
         details = interpreter.get_input_details()[0]
         if tuple(details["shape"]) != batch.shape:
             interpreter.resize_tensor_input(details["index"], batch.shape)
@@ -196,19 +205,20 @@ class Expert:
                 features = value.copy()
         return logits, features
 
-    def _interpreter(self):
-        interpreter = getattr(self._local, "interpreter", None)
+    def _interpreter(self, slot: int):
+        interpreter = self._interpreters.get(slot)
         if interpreter is None:
-            interpreter = _interpreter_class()(model_content=self._model_bytes, num_threads=self.num_threads)
-            interpreter.allocate_tensors()
-            self._local.interpreter = interpreter
+            with self._building:
+                interpreter = _interpreter_class()(model_content=self._model_bytes, num_threads=self.num_threads)
+                interpreter.allocate_tensors()
+                self._interpreters[slot] = interpreter
         return interpreter
 
 
 class Classifier:
     """A bundle ready to classify: its experts and its rule."""
 
-    def __init__(self, bundle_dir, num_threads: int = 1, tta: str | None = None):
+    def __init__(self, bundle_dir, num_threads: int = 1, tta: str | None = None, slots: int = 1):
         self.path = bundle.check_bundle(bundle_dir)
         self.metadata = bundle.read_metadata(self.path)
         self.classes = tuple(self.metadata.get("classes", CLASSES))
@@ -227,6 +237,34 @@ class Classifier:
         missing = [name for name in self.rule.experts if name not in self.experts]
         if missing:
             raise bundle.BundleError(f"{self.path}: the rule names experts the bundle does not list: {missing}")
+        self.slots = max(1, int(slots))
+        self._free_slots = queue.LifoQueue()  # the slot used last first: a second is built only when needed
+        for index in reversed(range(self.slots)):  # slot 0 on top: its interpreters are built already
+            self._free_slots.put(index)
+        self._held = threading.local()
+
+    @contextmanager
+    def slot(self):
+        """One of the classifier's slots while the block runs; waits until one is free. At most `slots` threads
+        classify at once, each on its slot's interpreters, so that threads beyond that (a web server's, kept for
+        streaming and slow clients) neither compete for the CPU nor hold networks of their own. A thread that
+        holds a slot already keeps it: a caller may take one around more work than classifying."""
+        held = getattr(self._held, "slot", None)
+        if held is not None:
+            yield held
+            return
+        index = self._free_slots.get()
+        self._held.slot = index
+        try:
+            yield index
+        finally:
+            self._held.slot = None
+            self._free_slots.put(index)
+
+    @property
+    def interpreters_built(self) -> int:
+        """How many LiteRT interpreters the experts have built: at most slots x experts, however many threads."""
+        return sum(expert.interpreters_built for expert in self.experts.values())
 
     @cached_property
     def first(self) -> Expert:
@@ -235,9 +273,10 @@ class Classifier:
 
     def classify(self, images) -> list[Prediction]:
         """Classify PIL images, raw bytes, paths or file objects; raises ImageError for undecodable ones."""
-        return [self._classify_one(image) for image in images]
+        with self.slot() as slot:
+            return [self._classify_one(image, slot) for image in images]
 
-    def _classify_one(self, source) -> Prediction:
+    def _classify_one(self, source, slot: int) -> Prediction:
         started = time.perf_counter()
         image = open_image(source)
         case = self.rule.case_for(min(image.size))
@@ -246,7 +285,8 @@ class Classifier:
         kept = {expert.name: expert.kept_square(decoded) for expert in experts}
         squares = {expert.name: expert.sized(kept[expert.name][None])[0] for expert in experts}
         answers = {
-            expert.name: expert.answer(squares[expert.name][None], case.tta.get(expert.name)) for expert in experts
+            expert.name: expert.answer(squares[expert.name][None], case.tta.get(expert.name), slot=slot)
+            for expert in experts
         }
         probabilities = case.combine(answers)[0]
         flagged, because = case.none_of_the_classes(answers)
@@ -270,7 +310,8 @@ class Classifier:
         square images of one size, answered by the case of the rule that covers that size: how a data set is
         scored (a CIFAR image is 32x32, as small as a photo can be)."""
         case = self.rule.case_for(pixels.shape[1])
-        answers = {name: self.experts[name].answer(pixels, case.tta.get(name)) for name in case.experts}
+        with self.slot() as slot:
+            answers = {name: self.experts[name].answer(pixels, case.tta.get(name), slot=slot) for name in case.experts}
         return case.combine(answers), case.none_of_the_classes(answers)[0], answers
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
@@ -283,15 +324,17 @@ class Classifier:
         A bundle of one network whose metadata asks for class activation maps gets those instead."""
         index = CLASSES.index(label)
         chosen = self.rule.case_named(case) if case else self.rule.case_for(next(iter(squares.values())).shape[0])
-        if len(chosen.experts) == 1:
-            expert = self.experts[chosen.experts[0]]
-            if expert.heat_maps == "cam" and expert.head_kernel is not None:
-                return expert.class_activation_map(squares[expert.name], index)
-        answers = {
-            name: self.experts[name].answer(occluded_copies(self.experts[name].sized(squares[name][None])[0]), "none")
-            for name in chosen.experts
-        }
+        with self.slot() as slot:
+            if len(chosen.experts) == 1:
+                expert = self.experts[chosen.experts[0]]
+                if expert.heat_maps == "cam" and expert.head_kernel is not None:
+                    return expert.class_activation_map(squares[expert.name], index, slot)
+            answers = {name: self._occluded_answer(self.experts[name], squares[name], slot) for name in chosen.experts}
         return occlusion_drops(chosen.combine(answers)[:, index])
+
+    @staticmethod
+    def _occluded_answer(expert: Expert, square_pixels: np.ndarray, slot: int) -> ExpertScores:
+        return expert.answer(occluded_copies(expert.sized(square_pixels[None])[0]), "none", slot=slot)
 
 
 def _class_map(metadata: dict) -> np.ndarray | None:
@@ -338,6 +381,6 @@ def _interpreter_class():
 
 
 @lru_cache(maxsize=4)
-def load_classifier(bundle_dir, num_threads: int = 1) -> Classifier:
+def load_classifier(bundle_dir, num_threads: int = 1, slots: int = 1) -> Classifier:
     """The process-wide classifier for a bundle folder, loaded on first use."""
-    return Classifier(Path(bundle_dir), num_threads=num_threads)
+    return Classifier(Path(bundle_dir), num_threads=num_threads, slots=slots)

@@ -202,5 +202,9 @@ CHAT_MESSAGES_PER_MINUTE = int(os.environ.get("CHAT_MESSAGES_PER_MINUTE", "10"))
 # The model bundle the site serves: the one shipped in the repository unless MODEL_DIR names another.
 SHIPPED_MODEL_DIR = BASE_DIR / "models" / "cifar10"
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", SHIPPED_MODEL_DIR))
+# How many uploads (and heat maps) each server process works on at once; more wait their turn. Each holds the
+# networks' working memory (about 20 MB). Two keep a core busy; more only make them compete (README, "Uploads
+# under load"). gunicorn's threads beyond these serve pages and stream chat answers.
+CLASSIFY_AT_ONCE = max(1, int(os.environ.get("CLASSIFY_AT_ONCE", "2")))
 # Where `manage.py train` caches decoded data sets (decoding 60,000 JPEGs takes a while).
 DATASET_CACHE_DIR = os.environ.get("DATASET_CACHE_DIR") or None

@@ -99,6 +99,71 @@ def test_concurrent_threads_get_the_same_answers_as_one_thread(classifier):
             assert got == pytest.approx(want, abs=1e-6)
 
 
+def _photo_jpeg(width=320, height=240) -> bytes:
+    """A photo-sized image, which the bundle answers with its photo case (other experts than a thumbnail's)."""
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).convert("RGB").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_threads_share_the_slots_interpreters_never_one_per_thread_or_per_request():
+    classifier = Classifier(SHIPPED_MODEL, slots=2)
+    images, _ = sample_images()
+    batch = [*images[:3], _photo_jpeg()]  # thumbnails and a photo: every expert answers
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(3):
+                classifier.classify(batch)
+        except Exception as error:  # a thread's failure must fail the test, not vanish
+            errors.append(error)
+
+    def run_threads(count):
+        threads = [threading.Thread(target=worker) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    run_threads(8)
+    built = classifier.interpreters_built
+    assert not errors
+    assert len(classifier.experts) <= built <= 2 * len(classifier.experts)  # one per expert per slot at most
+    run_threads(8)
+    assert classifier.interpreters_built == built  # and none more for more requests or new threads
+
+
+def test_a_thread_waits_for_a_free_slot_and_a_held_slot_serves_its_own_classifying():
+    classifier = Classifier(SHIPPED_MODEL, slots=2)
+    images, _ = sample_images()
+    release, got_slot = threading.Event(), threading.Event()
+    holders_ready = threading.Barrier(3)
+
+    def hold():
+        with classifier.slot():
+            holders_ready.wait()
+            release.wait(10)
+
+    def third():
+        with classifier.slot():
+            got_slot.set()
+            classifier.classify(images[:1])  # the slot it holds: no second slot needed, no deadlock
+
+    holders = [threading.Thread(target=hold) for _ in range(2)]
+    for thread in holders:
+        thread.start()
+    holders_ready.wait()
+    waiting = threading.Thread(target=third)
+    waiting.start()
+    assert not got_slot.wait(0.3), "a third thread classified while both slots were held"
+    release.set()
+    waiting.join(10)
+    assert got_slot.is_set() and not waiting.is_alive()
+    for thread in holders:
+        thread.join()
+
+
 def test_the_classifier_is_loaded_once_per_process():
     assert load_classifier(SHIPPED_MODEL) is load_classifier(SHIPPED_MODEL)
 
