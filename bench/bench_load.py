@@ -1,37 +1,50 @@
 """Load and soak figures for the upload path, with the shipped gunicorn configuration, on this machine.
 
-    python bench/bench_load.py load [--clients 8] [--seconds 60]
+    python bench/bench_load.py load [--clients 8] [--seconds 60] [--alone-seconds 20] [--chat-seconds 20]
     python bench/bench_load.py soak [--seconds 600] [--rate R]     (R uploads/s; default: half the load maximum)
+    python bench/bench_load.py profile [--clients 8] [--seconds 20]
 
 Starts the site with gunicorn.conf.py (one worker per core, gthread) on 127.0.0.1 with a fresh SQLite database,
 media folder and upload temp folder, makes a user and an API token, then:
-- load: N clients upload real photos (CIFAR-10 test JPEGs and a 640x480 photo) back to back for the given time;
-  prints throughput, p50/p95/p99 latency and errors;
+- load: one client uploads real photos (CIFAR-10 test JPEGs and a 640x480 photo) back to back, then N clients
+  do; prints throughput, p50/p95/p99 latency, errors and the server's CPU an upload (its processes' CPU time from
+  /proc, apart from this load generator's) for each, and their ratio. Then, while N clients upload again, a chat
+  answer streamed from a local OpenAI-compatible server (a piece every 50 ms), one after another: how soon its
+  first piece arrives;
+- profile: N clients upload while py-spy samples one worker; prints where its CPU goes (bench/worker_profile.py);
 - soak: uploads at a steady rate; prints errors, the workers' resident memory at the start and the end, whether
   every 201 has its record and its file (and no file lacks a record), and whether the temp folder ended empty.
 """
 
 import argparse
 import http.client
+import http.cookiejar
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import worker_profile  # noqa: E402
 from bench.bench_api import free_port, multipart, wait_until_up  # noqa: E402
 from bench.bench_model import cpu_name, photo_jpeg  # noqa: E402
+from tests.chat.fake_openai import FakeOpenAI, stream  # noqa: E402
 
 PYTHON = sys.executable
 CPU_RATIO_ALLOWED = 1.5  # the server's CPU an upload under load, at most this many times what it costs alone
+CHAT_FIRST_PIECE_ALLOWED = 1.0  # seconds from sending a chat message to its answer's first piece, under load
+PASSWORD = "load-" + uuid.uuid4().hex
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
@@ -46,7 +59,7 @@ def sample_photos() -> list[tuple[str, bytes]]:
 class Site:
     """The site under gunicorn with the repository's gunicorn.conf.py, on throwaway storage."""
 
-    def __init__(self, scratch: Path):
+    def __init__(self, scratch: Path, chat_server: str = ""):
         self.scratch = scratch
         self.port = free_port()
         self.media = scratch / "media"
@@ -63,6 +76,9 @@ class Site:
             "PORT": str(self.port),
             "MAX_UPLOAD_FILES": "20",
             "STATIC_ROOT": str(scratch / "static"),
+            "OPENAI_BASE_URL": chat_server,
+            "OPENAI_API_KEY": "bench-only",
+            "CHAT_MESSAGES_PER_MINUTE": "1000",
         }
         self.process = None
 
@@ -70,7 +86,7 @@ class Site:
         manage = [PYTHON, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=self.env, check=True)
         subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=self.env, check=True)
-        create = "from django.contrib.auth.models import User; User.objects.create_user('load', password=None)"
+        create = f"from django.contrib.auth.models import User; User.objects.create_user('load', password='{PASSWORD}')"
         subprocess.run([*manage, "shell", "--no-imports", "-c", create], env=self.env, check=True)
         command = [*manage, "api_token", "load"]
         return subprocess.run(command, env=self.env, check=True, capture_output=True, text=True).stdout.strip()
@@ -96,6 +112,9 @@ class Site:
         for pid in self.worker_pids():
             total += _process_cpu_seconds(pid)
         return total
+
+    def worker_threads(self) -> list[int]:
+        return [len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in self.worker_pids()]
 
     def worker_rss_mb(self) -> dict:
         sizes = {}
@@ -223,48 +242,149 @@ def report(kind, recorder, seconds, clients):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["load", "soak"])
+    parser.add_argument("mode", choices=["load", "soak", "profile"])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--rate", type=float, help="uploads per second in all (soak)")
-    parser.add_argument(
-        "--alone-seconds", type=float, default=20, help="one client first, for the CPU an upload costs alone (load)"
-    )
+    parser.add_argument("--alone-seconds", type=float, default=20, help="one client, for an upload's CPU alone (load)")
+    parser.add_argument("--chat-seconds", type=float, default=20, help="uploads with chat answers streaming (load)")
     args = parser.parse_args()
-    seconds = args.seconds or (60 if args.mode == "load" else 600)
+    seconds = args.seconds or {"load": 60, "soak": 600, "profile": 20}[args.mode]
     photos = sample_photos()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; shipped gunicorn.conf.py; SQLite; {len(photos)} photos in turn")
+    chat_server = FakeOpenAI().start()
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.mode}-") as scratch:
-        site = Site(Path(scratch))
+        site = Site(Path(scratch), chat_server.base_url)
         token = site.prepare()
         site.start()
         try:
             run_clients(site, token, photos, args.clients, 5)  # warm up every worker and thread
             if args.mode == "load":
-                alone = run_clients(site, token, photos, 1, args.alone_seconds)
-                report("alone", alone, args.alone_seconds, 1)
-                recorder = run_clients(site, token, photos, args.clients, seconds)
-                report("load", recorder, seconds, args.clients)
-                ratio = recorder.server_cpu_ms_per_upload / alone.server_cpu_ms_per_upload
-                print(
-                    f"  server CPU an upload under load / alone: {ratio:.2f}x "
-                    f"(target at most {CPU_RATIO_ALLOWED}x: {'met' if ratio <= CPU_RATIO_ALLOWED else 'NOT met'})"
-                )
+                recorders = measure_load(site, token, photos, args, seconds)
+                recorders.append(measure_chat_under_load(site, token, photos, args, chat_server))
+            elif args.mode == "soak":
+                recorders = [measure_soak(site, token, photos, args, seconds)]
             else:
-                rate = args.rate or 0.5 * measure_maximum(site, token, photos, args.clients)
-                before = site.worker_rss_mb()
-                recorder = run_clients(site, token, photos, args.clients, seconds, rate=rate)
-                after = site.worker_rss_mb()
-                report(f"soak at {rate:.1f} uploads/s", recorder, seconds, args.clients)
-                print(f"  worker RSS MB at start {_rss(before)}, at end {_rss(after)}")
-                shared = [pid for pid in before if pid in after]
-                growth = [100 * (after[pid] / before[pid] - 1) for pid in shared]
-                shown = ", ".join(f"{value:+.1f}%" for value in growth) or "none (all recycled)"
-                print(f"  growth of workers alive throughout: {shown}")
+                recorders = [measure_profile(site, token, photos, args, seconds, Path(scratch))]
+            print(f"  threads in each worker: {site.worker_threads()} (gunicorn's own: at most 1 + its threads)")
             time.sleep(1)
-            print(f"  {consistency(site, recorder.ids)}")
+            print(f"  {consistency(site, [pk for recorder in recorders for pk in recorder.ids])}")
         finally:
             site.stop()
+            chat_server.stop()
+
+
+def measure_load(site, token, photos, args, seconds) -> list:
+    alone = run_clients(site, token, photos, 1, args.alone_seconds)
+    report("alone", alone, args.alone_seconds, 1)
+    loaded = run_clients(site, token, photos, args.clients, seconds)
+    report("load", loaded, seconds, args.clients)
+    ratio = loaded.server_cpu_ms_per_upload / alone.server_cpu_ms_per_upload
+    verdict = "met" if ratio <= CPU_RATIO_ALLOWED else "NOT met"
+    print(f"  server CPU an upload under load / alone: {ratio:.2f}x (target at most {CPU_RATIO_ALLOWED}x: {verdict})")
+    return [alone, loaded]
+
+
+def measure_soak(site, token, photos, args, seconds) -> Recorder:
+    rate = args.rate or 0.5 * measure_maximum(site, token, photos, args.clients)
+    before = site.worker_rss_mb()
+    recorder = run_clients(site, token, photos, args.clients, seconds, rate=rate)
+    after = site.worker_rss_mb()
+    report(f"soak at {rate:.1f} uploads/s", recorder, seconds, args.clients)
+    print(f"  worker RSS MB at start {_rss(before)}, at end {_rss(after)}")
+    shared = [pid for pid in before if pid in after]
+    growth = [100 * (after[pid] / before[pid] - 1) for pid in shared]
+    shown = ", ".join(f"{value:+.1f}%" for value in growth) or "none (all recycled)"
+    print(f"  growth of workers alive throughout: {shown}")
+    return recorder
+
+
+def measure_profile(site, token, photos, args, seconds, scratch: Path) -> Recorder:
+    """N clients upload while py-spy samples the first worker for most of the time."""
+    worker = site.worker_pids()[0]
+    result = {}
+    clients = threading.Thread(
+        target=lambda: result.update(recorder=run_clients(site, token, photos, args.clients, seconds + 4))
+    )
+    clients.start()
+    time.sleep(2)
+    raw = worker_profile.record(worker, seconds, scratch / "worker.txt")
+    clients.join()
+    report("load while profiling", result["recorder"], seconds + 4, args.clients)
+    print(f"worker {worker}, {seconds:.0f} s of py-spy samples (native frames) under that load:")
+    worker_profile.print_breakdown(worker_profile.breakdown(raw))
+    return result["recorder"]
+
+
+def measure_chat_under_load(site, token, photos, args, chat_server) -> Recorder:
+    """Chat answers, one after another, while N clients upload: how soon each one's first piece arrives."""
+    browser = ChatBrowser(site.port)
+    timings = []
+    result = {}
+    clients = threading.Thread(
+        target=lambda: result.update(recorder=run_clients(site, token, photos, args.clients, args.chat_seconds))
+    )
+    clients.start()
+    time.sleep(1)
+    deadline = time.monotonic() + args.chat_seconds - 3
+    while time.monotonic() < deadline:
+        chat_server.then(stream(*(f"piece {index} " for index in range(40)), delay=0.05))
+        timings.append(browser.ask("Which classes does the site know?"))
+    clients.join()
+    report("load with chat", result["recorder"], args.chat_seconds, args.clients)
+    first = sorted(timing["first_piece"] for timing in timings)
+    worst = first[-1]
+    verdict = "met" if worst <= CHAT_FIRST_PIECE_ALLOWED else "NOT met"
+    print(
+        f"  chat meanwhile: {len(timings)} answers of {timings[0]['pieces']} pieces; first piece after "
+        f"p50 {1000 * first[len(first) // 2]:.0f} ms, at worst {1000 * worst:.0f} ms "
+        f"(target within {CHAT_FIRST_PIECE_ALLOWED:.0f} s: {verdict}); longest gap between pieces "
+        f"{1000 * max(timing['longest_gap'] for timing in timings):.0f} ms"
+    )
+    return result["recorder"]
+
+
+class ChatBrowser:
+    """A signed-in browser's chat requests: the login form, then messages sent as the chat page's script sends
+    them, reading the answer's server-sent events as they stream."""
+
+    def __init__(self, port: int):
+        self.base = f"http://127.0.0.1:{port}"
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = self._csrf_token("/accounts/login/")
+        self._post("/accounts/login/", {"username": "load", "password": PASSWORD, "csrfmiddlewaretoken": form})
+        self.token = self._csrf_token("/chat/")
+
+    def ask(self, content: str) -> dict:
+        """Send a message; seconds until the answer's first piece, its pieces and the longest wait between them."""
+        started = time.perf_counter()
+        response = self._post(
+            "/chat/send/",
+            {"content": content, "csrfmiddlewaretoken": self.token},
+            {"Accept": "text/event-stream"},
+        )
+        first_piece, pieces, last, longest_gap = None, 0, None, 0.0
+        for line in response:
+            if line.startswith(b"event: delta"):
+                now = time.perf_counter()
+                first_piece = first_piece if first_piece is not None else now - started
+                longest_gap = max(longest_gap, now - last) if last else 0.0
+                last, pieces = now, pieces + 1
+            elif line.startswith(b"event: error"):
+                raise SystemExit(f"the chat answered with an error: {response.read()[:300]!r}")
+        if first_piece is None:
+            raise SystemExit("the chat answer streamed no piece")
+        return {"first_piece": first_piece, "pieces": pieces, "longest_gap": longest_gap}
+
+    def _csrf_token(self, path: str) -> str:
+        page = self.opener.open(self.base + path, timeout=30).read().decode()
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def _post(self, path: str, fields: dict, headers: dict | None = None):
+        request = urllib.request.Request(
+            self.base + path, urllib.parse.urlencode(fields).encode(), {"Referer": self.base + path, **(headers or {})}
+        )
+        return self.opener.open(request, timeout=60)
 
 
 def measure_maximum(site, token, photos, clients) -> float:

@@ -41,8 +41,10 @@ def record(pid: int, seconds: float, out: Path, rate: int = 100) -> Path:
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(rate)]
-    command += ["--native", "--format", "raw", "--output", str(out), "--nonblocking"]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command += ["--native", "--format", "raw", "--output", str(out)]  # native frames need the process paused
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"py-spy failed: {result.stderr.strip()[-500:]}")
     return out
 
 
