@@ -267,6 +267,7 @@ def main():
             else:
                 recorders = [measure_profile(site, token, photos, args, seconds, Path(scratch))]
             print(f"  threads in each worker: {site.worker_threads()} (gunicorn's own: at most 1 + its threads)")
+            print(f"  worker RSS MB: {_rss(site.worker_rss_mb())}")
             time.sleep(1)
             print(f"  {consistency(site, [pk for recorder in recorders for pk in recorder.ids])}")
         finally:
