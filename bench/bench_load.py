@@ -246,8 +246,13 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--rate", type=float, help="uploads per second in all (soak)")
-    parser.add_argument("--alone-seconds", type=float, default=20, help="one client, for an upload's CPU alone (load)")
-    parser.add_argument("--chat-seconds", type=float, default=20, help="uploads with chat answers streaming (load)")
+    parser.add_argument("--alone-seconds", type=float, default=20, help="one client through the server (load)")
+    parser.add_argument(
+        "--chat-seconds",
+        type=float,
+        default=20,
+        help="uploads with chat answers streaming (load; 0: skip)",
+    )
     args = parser.parse_args()
     seconds = args.seconds or {"load": 60, "soak": 600, "profile": 20}[args.mode]
     photos = sample_photos()
@@ -261,7 +266,8 @@ def main():
             run_clients(site, token, photos, args.clients, 5)  # warm up every worker and thread
             if args.mode == "load":
                 recorders = measure_load(site, token, photos, args, seconds)
-                recorders.append(measure_chat_under_load(site, token, photos, args, chat_server))
+                if args.chat_seconds > 0:
+                    recorders.append(measure_chat_under_load(site, token, photos, args, chat_server))
             elif args.mode == "soak":
                 recorders = [measure_soak(site, token, photos, args, seconds)]
             else:
