@@ -123,7 +123,6 @@ class Expert:
         self.heat_maps = self.metadata.get("heat_maps", "occlusion")
         self._model_bytes = (self.path / bundle.SERVING_FILE).read_bytes()
         self._interpreters = {}  # slot -> its interpreter (Classifier.slot: one thread uses a slot at a time)
-        self._building = threading.Lock()
         # Built now, so that a model that cannot load fails here and not on the first request.
         self.has_features = len(self._interpreter(0).get_output_details()) > 1
 
@@ -208,10 +207,9 @@ class Expert:
     def _interpreter(self, slot: int):
         interpreter = self._interpreters.get(slot)
         if interpreter is None:
-            with self._building:
-                interpreter = _interpreter_class()(model_content=self._model_bytes, num_threads=self.num_threads)
-                interpreter.allocate_tensors()
-                self._interpreters[slot] = interpreter
+            interpreter = _interpreter_class()(model_content=self._model_bytes, num_threads=self.num_threads)
+            interpreter.allocate_tensors()
+            self._interpreters[slot] = interpreter
         return interpreter
 
 
