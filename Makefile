@@ -15,7 +15,7 @@ MESSAGES_IGNORE := --ignore=node_modules --ignore=var --ignore=tests --ignore=be
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser gettext messages run test test-suite deploy-check lint format train bench clean
+.PHONY: setup browser gettext messages run test test-suite deploy-check lint format train bench bench-load clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,6 +90,10 @@ train: setup
 bench: setup
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_api.py
+
+# The site under gunicorn with 8 clients uploading (about 3 minutes; README, "Uploads under load").
+bench-load: setup
+	$(BIN)/python bench/bench_load.py load
 
 clean:
 	rm -rf $(VENV) var node_modules .pytest_cache .ruff_cache

@@ -203,7 +203,7 @@ CHAT_MESSAGES_PER_MINUTE = int(os.environ.get("CHAT_MESSAGES_PER_MINUTE", "10"))
 SHIPPED_MODEL_DIR = BASE_DIR / "models" / "cifar10"
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", SHIPPED_MODEL_DIR))
 # How many uploads (and heat maps) each server process works on at once; more wait their turn. Each holds the
-# networks' working memory (about 20 MB). Two keep a core busy; more only make them compete (README, "Uploads
+# networks' working memory (about 20 MB); more than two do no more uploads a second on a core (README, "Uploads
 # under load"). gunicorn's threads beyond these serve pages and stream chat answers.
 CLASSIFY_AT_ONCE = max(1, int(os.environ.get("CLASSIFY_AT_ONCE", "2")))
 # Where `manage.py train` caches decoded data sets (decoding 60,000 JPEGs takes a while).
