@@ -1,5 +1,6 @@
 """What every architecture's training loop shares: the result it hands back, the per-epoch record and the
-progress line, and a compiled inference pass for scoring the validation split."""
+progress line, what a checkpoint keeps of the loop (`LoopState`), and a compiled inference pass for scoring the
+validation split."""
 
 import math
 import time
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlcore.checkpoint import CheckpointError
 from mlcore.scores import classification_report, predict_logits, softmax
 
 
@@ -58,11 +60,69 @@ class EpochLog:
             self.best = (record, self.model.get_weights())
         self.progress(format_epoch(record, self.epochs, remaining_seconds))
 
+    def restore(self, history: list, best_record: dict, best_weights: list, elapsed_seconds: float) -> None:
+        """Take up the log of a run stopped after its last checkpoint."""
+        self.history, self.best = history, (best_record, best_weights)
+        self.started = time.monotonic() - elapsed_seconds
+
     def interrupted(self) -> None:
         """After Ctrl-C: go on with the best epoch so far, or stop if no epoch finished."""
         self.progress("Interrupted: writing the bundle from the best epoch so far.")
         if self.best is None:
             raise KeyboardInterrupt
+
+
+class LoopState:
+    """What a training loop's checkpoint keeps after every epoch and a resumed run puts back: `variables` (every
+    variable the loop changes: weights, BatchNorm statistics, dropout's seed, the optimiser's state and step
+    count, in the order the same code builds them), the numpy generator and the epoch log. Without a checkpoint
+    it does nothing."""
+
+    def __init__(self, checkpoint, variables: list, rng: np.random.Generator, log: EpochLog):
+        self.checkpoint, self.variables, self.rng, self.log = checkpoint, list(variables), rng, log
+
+    def restore(self) -> tuple[int, int]:
+        """(epochs finished, steps done) by the run so far, its state put back; (0, 0) for a new run."""
+        loaded = self.checkpoint.load_state() if self.checkpoint is not None else None
+        if loaded is None:
+            return 0, 0
+        arrays, info = loaded
+        if info["variables"] != len(self.variables):
+            raise CheckpointError(
+                f"the checkpoint in {self.checkpoint.folder} has {info['variables']} variables, this network "
+                f"{len(self.variables)}: it was written by other code"
+            )
+        for index, variable in enumerate(self.variables):
+            variable.assign(arrays[f"variable_{index}"])
+        self.rng.bit_generator.state = info["rng"]
+        best = [arrays[f"best_{index}"] for index in range(info["best_weights"])]
+        self.log.restore(info["history"], info["best_record"], best, info["elapsed_seconds"])
+        self.log.progress(f"Resuming after epoch {info['epochs']} (step {info['step']}) from {self.checkpoint.folder}.")
+        return info["epochs"], info["step"]
+
+    def save(self, epochs: int, step: int) -> None:
+        """Keep the state after `epochs` finished epochs."""
+        if self.checkpoint is None:
+            return
+        best_record, best_weights = self.log.best
+        arrays = {f"variable_{index}": variable.numpy() for index, variable in enumerate(self.variables)}
+        arrays |= {f"best_{index}": weights for index, weights in enumerate(best_weights)}
+        info = {
+            "epochs": epochs,
+            "step": step,
+            "rng": self.rng.bit_generator.state,
+            "history": self.log.history,
+            "best_record": best_record,
+            "best_weights": len(best_weights),
+            "variables": len(self.variables),
+            "elapsed_seconds": time.monotonic() - self.log.started,
+        }
+        self.checkpoint.save_state(arrays, info)
+
+
+def remaining_seconds(session_started: float, first_step: int, step: int, total_steps: int) -> float:
+    """Time left at this session's pace (a resumed run counts only the steps it took itself)."""
+    return (time.monotonic() - session_started) / max(1, step - first_step) * (total_steps - step)
 
 
 def logits_function(network):

@@ -1,11 +1,13 @@
 """Training, whatever the architecture: split the data, let the architecture fit its network, then write the
 bundle, calibrate it on the validation split and score the test split through the serving model; with real photos
-or other CIFAR networks to join it, put the network in a bundle of experts (mlcore.assemble).
+or other CIFAR networks to join it, put the network in a bundle of experts (mlcore.assemble). A run keeps a
+checkpoint in its output folder after every epoch (mlcore.checkpoint) and can be resumed from it.
 
 The recipe's numbers live in each architecture's `Recipe` (mlcore/architectures/); nothing here asks which
 architecture it has.
 """
 
+import json
 import os
 import shutil
 import time
@@ -17,6 +19,7 @@ from mlcore import bundle
 from mlcore.architectures import get_architecture
 from mlcore.assemble import EXAMPLES_PER_PAIR, EXPERTS_FOLDER, assemble, copy_expert, expert_name
 from mlcore.calibration import calibrate_bundle
+from mlcore.checkpoint import Checkpoint, CheckpointError, differences, fingerprint
 from mlcore.data import Dataset, Split, train_validation_split
 from mlcore.evaluate import evaluate_bundle, headline
 from mlcore.fitting import flops_per_image, layer_table, minutes
@@ -41,33 +44,99 @@ def train(
     extra_train: Split | None = None,
     photos=None,
     thumbnail_experts=(),
+    resume: bool = False,
+    options: dict | None = None,
 ) -> dict:
     """Train a network (`train_network`) into `out_dir`; with `photos` (a folder of real photos to measure the photo
     rule on: the ImageNet expert joins) or `thumbnail_experts` (bundles of CIFAR networks trained on the same data
     and validation split), into a bundle of experts there instead, written beside it and swapped in when complete.
-    Returns the metadata of what `out_dir` holds."""
+
+    The run keeps a checkpoint in `out_dir` (mlcore.checkpoint) until its bundle is complete; `resume` goes on from
+    it, and refuses other data or another recipe. `options` (what a command was given) are kept with it, for the
+    command that resumes. Returns the metadata of what `out_dir` holds."""
+    checkpoint = _checkpoint_for(out_dir, dataset, recipe, extra_train, resume, options)
+    metadata, trained = _train(
+        dataset, recipe, out_dir, progress, command, extra_train, photos, thumbnail_experts, checkpoint
+    )
+    if trained["training"]["interrupted"]:
+        progress(f"The checkpoint stays in {checkpoint.folder}: --resume {out_dir} goes on from the last epoch.")
+    else:
+        checkpoint.remove()
+    return metadata
+
+
+def describe_run(dataset: Dataset, recipe, extra_train: Split | None, options: dict | None) -> dict:
+    """What a checkpoint records of its run, and what a resumed run must match."""
+    extra = fingerprint(extra_train.images, extra_train.labels) if extra_train is not None else None
+    return {
+        "architecture": recipe.architecture,
+        "recipe": json.loads(json.dumps(recipe.as_dict())),  # as run.json keeps it (tuples become lists)
+        "data": dataset.summary() | {"extra_train": extra},
+        "options": options or {},
+    }
+
+
+def _checkpoint_for(out_dir, dataset, recipe, extra_train, resume: bool, options) -> Checkpoint:
+    checkpoint = Checkpoint(out_dir)
+    run = describe_run(dataset, recipe, extra_train, options)
+    if not resume:
+        if checkpoint.exists():
+            raise CheckpointError(
+                f"{out_dir} holds the checkpoint of an unfinished run: resume it with --resume {out_dir}, "
+                f"or delete {checkpoint.folder} to start again"
+            )
+        checkpoint.start(run)
+        return checkpoint
+    if not checkpoint.exists():
+        raise CheckpointError(f"{out_dir} holds no checkpoint to resume ({checkpoint.folder} is missing)")
+    saved = checkpoint.run()
+    if saved["architecture"] != run["architecture"]:
+        raise CheckpointError(
+            f"the checkpoint in {out_dir} is of a {saved['architecture']} run, not {run['architecture']}"
+        )
+    changed = differences(saved["recipe"], run["recipe"])
+    if changed:
+        raise CheckpointError(f"the recipe differs from the checkpoint's: {'; '.join(changed)}")
+    if saved["data"]["fingerprint"] != run["data"]["fingerprint"]:
+        then, now = saved["data"], run["data"]
+        raise CheckpointError(
+            f"the data differ from the checkpoint's: {now['source']} ({now['train_images']} training and "
+            f"{now['test_images']} test images) is not {then['source']} ({then['train_images']} and "
+            f"{then['test_images']}) as it was"
+        )
+    if saved["data"].get("extra_train") != run["data"]["extra_train"]:
+        raise CheckpointError("the reviewed uploads added to the training images differ from the checkpoint's")
+    return checkpoint
+
+
+def _train(dataset, recipe, out_dir, progress, command, extra_train, photos, thumbnail_experts, checkpoint):
+    """(the metadata of what `out_dir` holds, the trained network's metadata)"""
     if photos is None and not thumbnail_experts:
-        return train_network(dataset, recipe, out_dir, progress=progress, command=command, extra_train=extra_train)
+        metadata = train_network(
+            dataset, recipe, out_dir, progress=progress, command=command, extra_train=extra_train, checkpoint=checkpoint
+        )
+        return metadata, metadata
     staging = bundle.staging_folder(out_dir)
     (staging / EXPERTS_FOLDER).mkdir()
     name = f"cifar10-{recipe.architecture}"
     others = []
     for path in thumbnail_experts:  # checked before the hour of training, not after
         others.append(copy_expert(path, staging, dataset, recipe.seed, recipe.val_fraction, taken=(name, *others)))
-    train_network(
+    trained = train_network(
         dataset,
         recipe,
         staging / EXPERTS_FOLDER / name,
         progress=progress,
         command=command,
         extra_train=extra_train,
+        checkpoint=checkpoint,
     )
     seed, fraction = recipe.seed, recipe.val_fraction
     metadata = assemble(
         staging, dataset, [name, *others], seed=seed, val_fraction=fraction, photos=photos, progress=progress
     )
     bundle.swap_in(staging, out_dir)
-    return metadata
+    return metadata, trained
 
 
 def train_network(
@@ -78,9 +147,11 @@ def train_network(
     progress=print,
     command: str | None = None,
     extra_train: Split | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> dict:
     """Train with `recipe` (any architecture's Recipe), keep the best epoch by validation accuracy, calibrate it
-    on the validation split, score it on the test split and write the bundle.
+    on the validation split, score it on the test split and write the bundle. With a `checkpoint`, the training
+    loop keeps its state there after every epoch and goes on from what it holds.
 
     `extra_train` (e.g. staff-reviewed uploads) joins the training split only, never validation or test.
     Ctrl-C stops after the step in flight; the bundle is still written from the best epoch finished so far.
@@ -96,7 +167,7 @@ def train_network(
             np.concatenate([train_split.images, extra_train.images]),
             np.concatenate([train_split.labels, extra_train.labels]),
         )
-    fitted = architecture.fit(train_split, val_split, recipe, progress=progress, started=started)
+    fitted = architecture.fit(train_split, val_split, recipe, progress=progress, started=started, checkpoint=checkpoint)
     recipe, model = fitted.recipe, fitted.model
     train_seconds = time.monotonic() - started
 

@@ -14,7 +14,16 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, random_crops, step_plan
+from mlcore.fitting import (
+    EpochLog,
+    FitResult,
+    LoopState,
+    epoch_record,
+    logits_function,
+    random_crops,
+    remaining_seconds,
+    step_plan,
+)
 from mlcore.labels import CLASSES, NUM_CLASSES
 
 NAME = "airbench"
@@ -301,9 +310,10 @@ class Lookahead:
 # --- training -----------------------------------------------------------------------------------------------
 
 
-def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None) -> FitResult:
+def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None, checkpoint=None) -> FitResult:
     """Train from scratch and keep the best epoch by validation accuracy (Ctrl-C stops after the step in
-    flight and keeps the best epoch finished so far)."""
+    flight and keeps the best epoch finished so far). With a `checkpoint` (mlcore.checkpoint), keep the loop's
+    state there after every epoch and go on from the state it holds."""
     import keras
     import tensorflow as tf
 
@@ -355,10 +365,13 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
     )
     augmented = AugmentedEpochs(train_split.images, recipe.translate, rng, recipe.cutout)
     log = EpochLog(model, epochs, progress, started)
+    variables = [*model.variables, *optimiser.buffers, *(lookahead.averages if lookahead is not None else [])]
+    state = LoopState(checkpoint, variables, rng, log)
+    first_epoch, step = state.restore()
+    first_step, session_started = step, time.monotonic()
     interrupted = False
-    step = 0
     try:
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             epoch_started = time.monotonic()
             images = augmented.epoch(epoch)
             order = rng.permutation(len(images))
@@ -378,7 +391,8 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
                 if lookahead is not None:
                     lookahead.after_step(step)
             record = epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_split, score_validation())
-            log.finish(record, epoch_started, (time.monotonic() - started) / step * (total_steps - step))
+            log.finish(record, epoch_started, remaining_seconds(session_started, first_step, step, total_steps))
+            state.save(epoch + 1, step)
     except KeyboardInterrupt:
         interrupted = True
         log.interrupted()

@@ -18,8 +18,18 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from mlcore.checkpoint import fingerprint
 from mlcore.data import Split
-from mlcore.fitting import EpochLog, FitResult, epoch_record, logits_function, random_crops, step_plan
+from mlcore.fitting import (
+    EpochLog,
+    FitResult,
+    LoopState,
+    epoch_record,
+    logits_function,
+    random_crops,
+    remaining_seconds,
+    step_plan,
+)
 from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import resize_pixels
 
@@ -330,9 +340,37 @@ def augmented_batch(activations, mirrored, index, translate, rng) -> np.ndarray:
     return random_crops(padded, batch.shape[1], translate, rng)
 
 
-def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None) -> FitResult:
+ACTIVATIONS_VERSION = 1  # raised when frozen_activations changes what it computes: cached ones are then recomputed
+
+
+def _frozen_activations(trunk, train_split, val_split, recipe, checkpoint, progress):
+    """The frozen blocks' activations of the training images, their mirror images and the validation images;
+    kept in the checkpoint under a fingerprint of the images, the input size and the frozen blocks' weights."""
+    size = recipe.image_size
+    inputs = fingerprint(
+        train_split.images, val_split.images, size, recipe.frozen_blocks, ACTIVATIONS_VERSION, *trunk.get_weights()
+    )
+    parts = {
+        "activations": lambda: frozen_activations(trunk, train_split.images, size),
+        "mirrored": lambda: frozen_activations(trunk, train_split.images, size, mirrored=True),
+        "validation": lambda: frozen_activations(trunk, val_split.images, size),
+    }
+    kept = checkpoint is not None and all(checkpoint.has_cached(name, inputs) for name in parts)
+    progress(
+        f"{'Reading' if kept else 'Computing'} the {recipe.frozen_blocks} frozen blocks' activations for "
+        f"{len(train_split)} training images, their mirror images and {len(val_split)} validation images at "
+        f"{size}x{size}{' from the checkpoint' if kept else ' once'} ..."
+    )
+    if checkpoint is None:
+        return tuple(compute() for compute in parts.values())
+    return tuple(checkpoint.cached(name, inputs, compute) for name, compute in parts.items())
+
+
+def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None, checkpoint=None) -> FitResult:
     """Fine-tune the ImageNet network on CIFAR-10 and keep the best epoch by validation accuracy (Ctrl-C stops
-    after the step in flight and keeps the best epoch finished so far)."""
+    after the step in flight and keeps the best epoch finished so far). With a `checkpoint` (mlcore.checkpoint),
+    keep the loop's state there after every epoch and go on from the state it holds, and keep the frozen blocks'
+    activations there while their inputs stay the same."""
     import keras
     import tensorflow as tf
 
@@ -346,14 +384,8 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
     trunk, top = trunk_model(model, recipe.frozen_blocks), top_model(model, recipe.frozen_blocks)
     for layer in trunk.layers:
         layer.trainable = False
-    progress(
-        f"Computing the {recipe.frozen_blocks} frozen blocks' activations once for {len(train_split)} training "
-        f"images, their mirror images and {len(val_split)} validation images at {recipe.image_size}x"
-        f"{recipe.image_size} ..."
-    )
-    activations = frozen_activations(trunk, train_split.images, recipe.image_size)
-    mirrored = frozen_activations(trunk, train_split.images, recipe.image_size, mirrored=True)
-    val_activations = Split(frozen_activations(trunk, val_split.images, recipe.image_size), val_split.labels)
+    activations, mirrored, val_images = _frozen_activations(trunk, train_split, val_split, recipe, checkpoint, progress)
+    val_activations = Split(val_images, val_split.labels)
 
     warmup = max(1, int(recipe.warmup_fraction * total_steps))
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -381,11 +413,13 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
         f"{len(val_split)}; {epochs} epochs of {steps_per_epoch} steps of {batch_size} images."
     )
     log = EpochLog(model, epochs, progress, started)
+    optimiser.build(variables)  # its momentum and step count exist before a checkpoint is put back into them
+    state = LoopState(checkpoint, [*model.variables, *optimiser.variables], rng, log)
+    first_epoch, step = state.restore()
+    first_step, session_started = step, time.monotonic()
     interrupted = False
-    step = 0
-    training_started = time.monotonic()
     try:
-        for epoch in range(epochs):
+        for epoch in range(first_epoch, epochs):
             epoch_started = time.monotonic()
             order = rng.permutation(len(train_split))
             loss_sum, correct_sum, seen = 0.0, 0, 0
@@ -400,7 +434,8 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None)
                 seen += len(index)
                 step += 1
             record = epoch_record(epoch, step, total_steps, loss_sum, correct_sum, seen, val_activations, top_logits)
-            log.finish(record, epoch_started, (time.monotonic() - training_started) / step * (total_steps - step))
+            log.finish(record, epoch_started, remaining_seconds(session_started, first_step, step, total_steps))
+            state.save(epoch + 1, step)
     except KeyboardInterrupt:
         interrupted = True
         log.interrupted()

@@ -1,4 +1,10 @@
+import contextlib
+import logging
+import os
+import sys
+import warnings
 from dataclasses import fields, replace
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -6,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier.services import model_version_register, reviewed_uploads_as_training_data
 from mlcore.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, default_recipe
 from mlcore.architectures.efficientnet_lite0 import PretrainedWeightsError
-from mlcore.bundle import BundleError, utc_now
+from mlcore.bundle import BundleError, read_metadata, utc_now
+from mlcore.checkpoint import Checkpoint, CheckpointError
 from mlcore.data import DataError, load_dataset
 from mlcore.evaluate import is_photo_folder
 from mlcore.scores import TTA_LEVELS
@@ -26,6 +33,8 @@ RECIPE_OPTIONS = (
     "lookahead_every",
     "tta",
 )
+# What a resumed run takes from its checkpoint when not given again (and must not be given otherwise).
+RUN_OPTIONS = ("data", "arch", *RECIPE_OPTIONS, "photos", "thumbnail_expert", "include_reviewed")
 
 
 class Command(BaseCommand):
@@ -34,14 +43,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--data",
-            required=True,
             help="cifar10-jpeg.tar.gz, an image-folder tree, cifar-10-python.tar.gz or cifar-10-batches-py/",
         )
-        parser.add_argument("--out", help="bundle folder to write (default: var/models/<date-time>)")
+        parser.add_argument(
+            "--out",
+            help="bundle folder to write (default: var/models/<date-time>); the run's checkpoint is kept beside it, "
+            "in <folder>.checkpoint, until the bundle is complete",
+        )
+        parser.add_argument(
+            "--resume",
+            metavar="DIR",
+            help="go on with the stopped run whose bundle folder is DIR, from its last finished epoch, with the "
+            "data and options it was started with",
+        )
         parser.add_argument(
             "--arch",
             choices=list(ARCHITECTURES),
-            default=DEFAULT_ARCHITECTURE,
             help="efficientnet-lite0: ImageNet-pretrained, fine-tuned (default); airbench: from scratch at 32x32",
         )
         parser.add_argument("--epochs", type=float, help="passes over the training split (default: the recipe's)")
@@ -92,8 +109,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        _quiet_tensorflow(options["verbosity"])
         from mlcore.train import train
 
+        if options["resume"]:
+            if _finished(options["resume"]):
+                self._progress(f"{options['resume']} holds a finished run: there is nothing to resume.")
+                return
+            options = _resumed_options(options)
+        elif not options["data"]:
+            raise CommandError("--data is required (or --resume DIR to go on with a stopped run)")
+        options["arch"] = options["arch"] or DEFAULT_ARCHITECTURE
         recipe = _recipe(options)
         out = options["out"] or settings.BASE_DIR / "var" / "models" / utc_now()[:16].replace(":", "")
         if options["photos"] is not None and not is_photo_folder(options["photos"]):
@@ -110,8 +136,10 @@ class Command(BaseCommand):
                 extra_train=extra_train,
                 photos=options["photos"],
                 thumbnail_experts=options["thumbnail_expert"],
+                resume=bool(options["resume"]),
+                options=_run_options(options),
             )
-        except (DataError, BundleError, PretrainedWeightsError) as error:
+        except (DataError, BundleError, PretrainedWeightsError, CheckpointError) as error:
             raise CommandError(str(error)) from error
         if options["register"]:
             self._register(out)
@@ -132,6 +160,85 @@ class Command(BaseCommand):
     def _progress(self, line):
         self.stdout.write(line)
         self.stdout.flush()  # a run takes tens of minutes: show each epoch even when output goes to a file
+
+
+def _quiet_tensorflow(verbosity: int) -> None:
+    """TensorFlow's own log lines (no CUDA driver, oneDNN notices, the converter's advice) look like failures on a
+    machine without a GPU: shown from -v 2 on only. TensorFlow writes them to the process's stderr when it loads,
+    before any setting of its own is read, so it is imported here with stderr closed; an error raised while it
+    loads still reaches the user, as the exception this command prints."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbosity >= 2 else "3"
+    if verbosity >= 2:
+        return
+    warnings.filterwarnings("ignore", module="(keras|tensorflow|absl)")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    with _stderr_discarded():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
+@contextlib.contextmanager
+def _stderr_discarded():
+    """File descriptor 2 to /dev/null while the block runs (what C++ libraries write goes there too)."""
+    sys.stderr.flush()
+    saved, discard = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(discard, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(discard)
+
+
+def _finished(out) -> bool:
+    """Whether `out` holds the bundle of a finished run and no checkpoint."""
+    if Checkpoint(out).exists():
+        return False
+    try:
+        return "test" in read_metadata(out)
+    except (BundleError, OSError, ValueError):
+        return False
+
+
+def _resumed_options(options) -> dict:
+    """The options of the run kept in the checkpoint beside `--resume DIR`; an option given again must be the same."""
+    out = options["resume"]
+    if options["out"] and Path(options["out"]).resolve() != Path(out).resolve():
+        raise CommandError(f"--resume {out} writes to {out}: leave out --out {options['out']}")
+    checkpoint = Checkpoint(out)
+    if not checkpoint.exists():
+        raise CommandError(f"{out} holds no checkpoint to resume ({checkpoint.folder} is missing)")
+    try:
+        saved = checkpoint.run()["options"]
+    except CheckpointError as error:
+        raise CommandError(str(error)) from error
+    for name in RUN_OPTIONS:
+        given, kept = options.get(name), saved.get(name)
+        if name == "data" or given in (None, False, []):
+            continue
+        if isinstance(given, tuple):
+            given = list(given)
+        if given != kept:
+            flag = f"--{name.replace('_', '-')}"
+            raise CommandError(
+                f"{flag} {_plain(given)} differs from the stopped run's {_plain(kept) if kept else 'default'}: a "
+                f"resumed run keeps its options (start a new run with --out to change them)"
+            )
+    resumed = options | {name: saved.get(name) for name in RUN_OPTIONS if name != "data" or not options["data"]}
+    resumed["widths"] = tuple(resumed["widths"]) if resumed.get("widths") else None
+    resumed["register"] = options["register"] and saved.get("register", True)  # --no-register either time holds
+    return resumed | {"out": out, "thumbnail_expert": resumed.get("thumbnail_expert") or []}
+
+
+def _run_options(options) -> dict:
+    """The options a resumed run takes up again, with paths made absolute."""
+    kept = {name: options.get(name) for name in RUN_OPTIONS}
+    for name in ("data", "photos"):
+        kept[name] = str(Path(kept[name]).resolve()) if kept[name] else None
+    kept["thumbnail_expert"] = [str(Path(path).resolve()) for path in kept["thumbnail_expert"] or []]
+    kept["widths"] = list(kept["widths"]) if kept["widths"] else None
+    return kept | {"register": options["register"]}
 
 
 def _command_line(options) -> str:
@@ -161,7 +268,9 @@ def _widths(text: str) -> tuple[int, int, int]:
 
 
 def _plain(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _recipe(options):
