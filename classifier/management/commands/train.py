@@ -215,15 +215,15 @@ def _resumed_options(options) -> dict:
         raise CommandError(str(error)) from error
     for name in RUN_OPTIONS:
         given, kept = options.get(name), saved.get(name)
-        if name == "data" or given in (None, False, []):
+        if name == "data" or given is None or given is False or given == []:  # not given (--seed 0 is given)
             continue
         if isinstance(given, tuple):
             given = list(given)
         if given != kept:
-            flag = f"--{name.replace('_', '-')}"
+            flag, then = f"--{name.replace('_', '-')}", "default" if kept is None else _plain(kept)
             raise CommandError(
-                f"{flag} {_plain(given)} differs from the stopped run's {_plain(kept) if kept else 'default'}: a "
-                f"resumed run keeps its options (start a new run with --out to change them)"
+                f"{flag} {_plain(given)} differs from the stopped run's {then}: a resumed run keeps its options "
+                "(start a new run with --out to change them)"
             )
     resumed = options | {name: saved.get(name) for name in RUN_OPTIONS if name != "data" or not options["data"]}
     resumed["widths"] = tuple(resumed["widths"]) if resumed.get("widths") else None
