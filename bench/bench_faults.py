@@ -4,8 +4,8 @@
 
 - worker-killed: a worker is killed (SIGKILL) while 4 clients upload; gunicorn starts a new one; then every record
   has its file, and `manage.py sweep_uploads` removes any file whose request died before its record was saved;
-- bad-bundle: the site starts with the model bundle missing, then corrupt: a clear log line, /healthz 503, pages
-  say the classifier is unavailable, the API answers 503, nothing answers 500;
+- bad-bundle: the site starts with the model bundle missing, then with a network of it corrupt: a clear log line,
+  /healthz 503, pages say the classifier is unavailable, the API answers 503, nothing answers 500;
 - database-away: the SQLite database's folder disappears under a running site, then comes back: 503 pages
   meanwhile, then it recovers by itself;
 - disk-full: media on a tiny file system (needs root): uploads get a clear 507 and leave no partial files;
@@ -85,7 +85,7 @@ def worker_killed(scratch, photos):
 def bad_bundle(scratch, photos):
     corrupt = scratch / "corrupt-bundle"
     shutil.copytree(ROOT / "models" / "cifar10", corrupt)
-    tflite = corrupt / "model.tflite"
+    tflite = sorted(corrupt.rglob("model.tflite"))[0]  # a bundle of one network, or its first expert's
     tflite.write_bytes(tflite.read_bytes()[:1000])
     for label, model_dir in (("missing", scratch / "no-such-bundle"), ("corrupt", corrupt)):
         folder = scratch / label
