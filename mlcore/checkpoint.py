@@ -100,7 +100,7 @@ def fingerprint(*parts) -> str:
 
 
 def differences(saved: dict, now: dict) -> list[str]:
-    """'name: saved -> now' for each key whose value differs between two flat dicts."""
+    """'key <saved> in the checkpoint, <now> now' for each key whose value differs between two flat dicts."""
     keys = [key for key in {**saved, **now} if saved.get(key) != now.get(key)]
     return [f"{key} {_shown(saved.get(key))} in the checkpoint, {_shown(now.get(key))} now" for key in keys]
 

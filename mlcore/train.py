@@ -1,7 +1,7 @@
 """Training, whatever the architecture: split the data, let the architecture fit its network, then write the
 bundle, calibrate it on the validation split and score the test split through the serving model; with real photos
 or other CIFAR networks to join it, put the network in a bundle of experts (mlcore.assemble). A run keeps a
-checkpoint in its output folder after every epoch (mlcore.checkpoint) and can be resumed from it.
+checkpoint beside its output folder after every epoch (mlcore.checkpoint) and can be resumed from it.
 
 The recipe's numbers live in each architecture's `Recipe` (mlcore/architectures/); nothing here asks which
 architecture it has.
@@ -51,7 +51,7 @@ def train(
     rule on: the ImageNet expert joins) or `thumbnail_experts` (bundles of CIFAR networks trained on the same data
     and validation split), into a bundle of experts there instead, written beside it and swapped in when complete.
 
-    The run keeps a checkpoint in `out_dir` (mlcore.checkpoint) until its bundle is complete; `resume` goes on from
+    The run keeps a checkpoint beside `out_dir` (mlcore.checkpoint) until its bundle is complete; `resume` goes on from
     it, and refuses other data or another recipe. `options` (what a command was given) are kept with it, for the
     command that resumes. Returns the metadata of what `out_dir` holds."""
     checkpoint = _checkpoint_for(out_dir, dataset, recipe, extra_train, resume, options)
