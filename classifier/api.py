@@ -6,7 +6,7 @@ scripts rely on.
 
 from functools import wraps
 
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import translation
@@ -15,9 +15,14 @@ from django.views.decorators.csrf import csrf_exempt
 from classifier import selectors, services
 from classifier.ml import ClassifierUnavailable
 from classifier.openapi import openapi_description
+from mlcore.labels import CLASSES
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+
+
+class QueryError(ValueError):
+    """A query parameter outside what the OpenAPI description allows; answered 400 with this message."""
 
 
 def error(message: str, status: int, **headers) -> JsonResponse:
@@ -57,7 +62,11 @@ def api_view(methods):
                     WWW_Authenticate='Bearer realm="api"',
                 )
             request.user = user
-            return view(request, *args, **kwargs)
+            try:
+                _explained(request)
+                return view(request, *args, **kwargs)
+            except QueryError as refusal:
+                return error(str(refusal), 400)
 
         return wrapped
 
@@ -68,14 +77,14 @@ def api_view(methods):
 def predictions(request):
     if request.method == "POST":
         return _create(request)
+    page_size = _whole_number(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    number = _whole_number(request, "page", 1)
+    label = request.GET.get("label")
+    if label is not None and label not in CLASSES:
+        raise QueryError(f"label must be one of: {', '.join(CLASSES)}.")
+    paginator = Paginator(selectors.prediction_list_for_user(user=request.user, label=label), page_size)
     try:
-        page_size = min(MAX_PAGE_SIZE, max(1, int(request.GET.get("page_size", DEFAULT_PAGE_SIZE))))
-        paginator = Paginator(
-            selectors.prediction_list_for_user(user=request.user, label=request.GET.get("label")), page_size
-        )
-        page = paginator.page(request.GET.get("page", 1))
-    except (ValueError, PageNotAnInteger):
-        return error("page and page_size must be positive whole numbers.", 400)
+        page = paginator.page(number)
     except EmptyPage:
         return error(f"There is no page {request.GET.get('page')}; there are {paginator.num_pages}.", 404)
     return JsonResponse(
@@ -99,6 +108,24 @@ def prediction(request, pk):
         services.prediction_delete(prediction=found)
         return HttpResponse(status=204)
     return JsonResponse(prediction_json(request, found))
+
+
+def _whole_number(request, name: str, default: int, most: int | None = None) -> int:
+    text = request.GET.get(name)
+    if text is None:
+        return default
+    limits = f"from 1 to {most}" if most else "from 1 up"
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= (most or int(text)):
+        raise QueryError(f"{name} must be a whole number {limits}.")
+    return int(text)
+
+
+def _explained(request) -> bool:
+    """Whether the caller asked for heat maps (?explain=1); 0 or 1 only, as the description says."""
+    value = request.GET.get("explain")
+    if value not in (None, "0", "1"):
+        raise QueryError("explain must be 0 or 1.")
+    return value == "1"
 
 
 def openapi(request):
@@ -150,7 +177,7 @@ def prediction_json(request, prediction) -> dict:
         "inference_ms": prediction.inference_ms,
         "review_status": prediction.review_status,
     }
-    if request.GET.get("explain") in ("1", "true", "yes"):
+    if _explained(request):
         body["heat_map"] = heat_map_json(request, prediction)
     return body
 

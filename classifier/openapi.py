@@ -11,6 +11,7 @@ def _response(description, schema=_ERROR):
 
 _EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "integer", "enum": [0, 1]}}
 _ERRORS = {
+    "400": _response("A query parameter outside what this description allows (the message says which)."),
     "401": _response("Missing, unknown or revoked API token."),
     "404": _response("No such prediction among the caller's own."),
 }
@@ -125,9 +126,11 @@ def openapi_description(server_url: str) -> dict:
                             "multipart/form-data": {
                                 "schema": {
                                     "type": "object",
+                                    "required": ["image"],
                                     "properties": {
                                         "image": {
                                             "type": "array",
+                                            "minItems": 1,
                                             "items": {"type": "string", "format": "binary"},
                                             "description": "JPEG, PNG, WebP, GIF or BMP; 10 MB each at most.",
                                         }
@@ -150,17 +153,25 @@ def openapi_description(server_url: str) -> dict:
                                 },
                             },
                         ),
-                        "400": _response("No file was an accepted, decodable image within the pixel limit."),
+                        "400": _response(
+                            "No image field, no file an accepted, decodable image within the pixel limit, too many "
+                            "fields, or a query parameter outside this description."
+                        ),
                         "401": _ERRORS["401"],
                         "413": _response("Every file, or the whole request, was over the size limit."),
                         "503": _response("The classifier is unavailable."),
+                        "507": _response("The server had no room to store the files; nothing was saved."),
                     },
                 },
                 "get": {
                     "summary": "The caller's own predictions, newest first",
                     "parameters": [
                         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-                        {"name": "page_size", "in": "query", "schema": {"type": "integer", "maximum": 100}},
+                        {
+                            "name": "page_size",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                        },
                         {"name": "label", "in": "query", "schema": {"type": "string", "enum": list(CLASSES)}},
                         _EXPLAIN,
                     ],
@@ -182,7 +193,9 @@ def openapi_description(server_url: str) -> dict:
                                 },
                             },
                         ),
+                        "400": _ERRORS["400"],
                         "401": _ERRORS["401"],
+                        "404": _response("No such page (beyond the last)."),
                     },
                 },
             },

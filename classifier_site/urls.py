@@ -20,4 +20,5 @@ urlpatterns = [
     path(settings.ADMIN_PATH, admin.site.urls),
 ]
 
+handler400 = "classifier_site.views.bad_request"
 handler500 = "classifier_site.views.server_error"

@@ -4,8 +4,10 @@ handler."""
 import sys
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -13,6 +15,7 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
+from django.views import defaults
 from django.views.decorators.cache import cache_control, never_cache
 
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
@@ -83,6 +86,20 @@ def healthz(request):
         {"problems": problems} if problems else {}
     )
     return JsonResponse(body, status=503 if problems else 200)
+
+
+def bad_request(request, exception):
+    """The 400 handler, for what Django refuses before a view runs (too many files or fields, a body it cannot
+    parse): JSON in English under /api/, as every API answer is; the site's page elsewhere."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, TooManyFilesSent):
+        message = f"Too many files in one request: at most {settings.MAX_UPLOAD_FILES}."
+    elif isinstance(exception, TooManyFieldsSent):
+        message = "Too many fields in one request."
+    else:
+        message = "The request could not be read: send images as multipart/form-data fields named 'image'."
+    return JsonResponse({"error": message}, status=400)
 
 
 def server_error(request):

@@ -88,6 +88,42 @@ def test_list_shows_only_the_callers_predictions_newest_first_paginated(api, use
     assert api.get("/api/v1/predictions?page=x").status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("page_size=101", "page_size must be a whole number from 1 to 100."),
+        ("page_size=0", "page_size must be a whole number from 1 to 100."),
+        ("page=0", "page must be a whole number from 1 up."),
+        ("page=-1", "page must be a whole number from 1 up."),
+        ("label=cow", "label must be one of: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck."),
+        ("explain=2", "explain must be 0 or 1."),
+    ],
+)
+def test_query_parameters_outside_the_description_answer_400_saying_which(api, query, message):
+    """What the OpenAPI description says is out of range is refused, not quietly clamped or ignored."""
+    response = api.get(f"/api/v1/predictions?{query}")
+    assert response.status_code == 400 and response.json() == {"error": message}
+    parameters = {item["name"]: item["schema"] for item in _described("/predictions", "get")["parameters"]}
+    assert parameters["page_size"]["maximum"] == 100 and parameters["page_size"]["minimum"] == 1
+
+
+def test_every_answer_the_list_and_upload_give_is_in_the_description(api, settings):
+    assert {"200", "400", "401", "404"} <= set(_described("/predictions", "get")["responses"])
+    upload = _described("/predictions", "post")
+    assert {"201", "400", "401", "413", "503", "507"} <= set(upload["responses"])
+    assert upload["requestBody"]["content"]["multipart/form-data"]["schema"]["required"] == ["image"]
+    too_many = [SimpleUploadedFile(f"{index}.jpg", b"x") for index in range(settings.MAX_UPLOAD_FILES + 1)]
+    response = api.post("/api/v1/predictions", {"image": too_many})
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json() == {"error": f"Too many files in one request: at most {settings.MAX_UPLOAD_FILES}."}
+
+
+def _described(path: str, method: str) -> dict:
+    from classifier.openapi import openapi_description
+
+    return openapi_description("http://testserver/api/v1")["paths"][path][method]
+
+
 def test_get_and_delete_one_prediction(api, user, media_root, django_capture_on_commit_callbacks):
     prediction = make_prediction(user)
     assert api.get(f"/api/v1/predictions/{prediction.pk}").json()["id"] == prediction.pk
