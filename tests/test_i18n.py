@@ -98,7 +98,7 @@ def test_the_api_and_csv_exports_keep_english_whatever_the_browser_asks(client, 
     assert body["label"] == prediction.label and body["top_k"][0]["label"] in Prediction.objects.get().probabilities
     assert body["verdict"] == "Not one of the ten classes"
     refused = client.get("/api/v1/predictions?page=x", HTTP_AUTHORIZATION=f"Bearer {key}", **UKRAINIAN)
-    assert refused.json() == {"error": "page and page_size must be positive whole numbers."}
+    assert refused.json() == {"error": "page must be a whole number from 1 up."}
 
     client.force_login(staff_user)
     export = client.post(
