@@ -114,10 +114,10 @@ def _whole_number(request, name: str, default: int, most: int | None = None) -> 
     text = request.GET.get(name)
     if text is None:
         return default
-    limits = f"from 1 to {most}" if most else "from 1 up"
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= (most or int(text)):
-        raise QueryError(f"{name} must be a whole number {limits}.")
-    return int(text)
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    if value < 1 or (most is not None and value > most):
+        raise QueryError(f"{name} must be a whole number {f'from 1 to {most}' if most else 'from 1 up'}.")
+    return value
 
 
 def _explained(request) -> bool:

@@ -36,7 +36,9 @@ class Checkpoint:
         return (self.folder / RUN_FILE).is_file()
 
     def run(self) -> dict:
-        """What the run is (run.json)."""
+        """What the run is (run.json); a CheckpointError that says so when there is none."""
+        if not self.exists():
+            raise CheckpointError(f"{self.out_dir} holds no checkpoint to resume ({self.folder} is missing)")
         try:
             return json.loads((self.folder / RUN_FILE).read_text())
         except (OSError, ValueError) as error:

@@ -87,8 +87,6 @@ def _checkpoint_for(out_dir, dataset, recipe, extra_train, resume: bool, options
             )
         checkpoint.start(run)
         return checkpoint
-    if not checkpoint.exists():
-        raise CheckpointError(f"{out_dir} holds no checkpoint to resume ({checkpoint.folder} is missing)")
     saved = checkpoint.run()
     if saved["architecture"] != run["architecture"]:
         raise CheckpointError(

@@ -15,6 +15,7 @@ activation maps. Read top to bottom: the recipe, the network, the ImageNet weigh
 
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -347,23 +348,23 @@ def _frozen_activations(trunk, train_split, val_split, recipe, checkpoint, progr
     """The frozen blocks' activations of the training images, their mirror images and the validation images;
     kept in the checkpoint under a fingerprint of the images, the input size and the frozen blocks' weights."""
     size = recipe.image_size
-    inputs = fingerprint(
-        train_split.images, val_split.images, size, recipe.frozen_blocks, ACTIVATIONS_VERSION, *trunk.get_weights()
-    )
     parts = {
         "activations": lambda: frozen_activations(trunk, train_split.images, size),
         "mirrored": lambda: frozen_activations(trunk, train_split.images, size, mirrored=True),
         "validation": lambda: frozen_activations(trunk, val_split.images, size),
     }
+    if checkpoint is not None:
+        inputs = fingerprint(
+            train_split.images, val_split.images, size, recipe.frozen_blocks, ACTIVATIONS_VERSION, *trunk.get_weights()
+        )
+        parts = {name: partial(checkpoint.cached, name, inputs, compute) for name, compute in parts.items()}
     kept = checkpoint is not None and all(checkpoint.has_cached(name, inputs) for name in parts)
     progress(
         f"{'Reading' if kept else 'Computing'} the {recipe.frozen_blocks} frozen blocks' activations for "
         f"{len(train_split)} training images, their mirror images and {len(val_split)} validation images at "
         f"{size}x{size}{' from the checkpoint' if kept else ' once'} ..."
     )
-    if checkpoint is None:
-        return tuple(compute() for compute in parts.values())
-    return tuple(checkpoint.cached(name, inputs, compute) for name, compute in parts.items())
+    return tuple(compute() for compute in parts.values())
 
 
 def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None, checkpoint=None) -> FitResult:

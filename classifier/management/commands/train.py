@@ -206,11 +206,8 @@ def _resumed_options(options) -> dict:
     out = options["resume"]
     if options["out"] and Path(options["out"]).resolve() != Path(out).resolve():
         raise CommandError(f"--resume {out} writes to {out}: leave out --out {options['out']}")
-    checkpoint = Checkpoint(out)
-    if not checkpoint.exists():
-        raise CommandError(f"{out} holds no checkpoint to resume ({checkpoint.folder} is missing)")
     try:
-        saved = checkpoint.run()["options"]
+        saved = Checkpoint(out).run()["options"]
     except CheckpointError as error:
         raise CommandError(str(error)) from error
     for name in RUN_OPTIONS:
