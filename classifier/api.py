@@ -141,6 +141,10 @@ def _create(request):
     files = request.FILES.getlist("image")
     oversize = getattr(request, "oversize_uploads", [])
     if not files and not oversize:
+        if "image" in request.POST:  # a part without a filename, which multipart parsing reads as text
+            return error(
+                "Send each image as a file: its 'image' part needs a filename, as curl -F image=@photo.jpg sends.", 400
+            )
         return error("Send one or more images as multipart/form-data fields named 'image'.", 400)
     try:
         result = services.prediction_create_many(owner=request.user, files=files, oversize_names=oversize)

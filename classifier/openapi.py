@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json."""
 
+from classifier.images import ACCEPTED_FORMATS
 from mlcore.labels import CLASSES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -9,7 +10,8 @@ def _response(description, schema=_ERROR):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-_EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "integer", "enum": [0, 1]}}
+_IMAGE_TYPES = ", ".join(sorted({content_type for content_type, _ in ACCEPTED_FORMATS.values()}))
+_EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}
 _ERRORS = {
     "400": _response("A query parameter outside what this description allows (the message says which)."),
     "401": _response("Missing, unknown or revoked API token."),
@@ -132,10 +134,13 @@ def openapi_description(server_url: str) -> dict:
                                             "type": "array",
                                             "minItems": 1,
                                             "items": {"type": "string", "format": "binary"},
-                                            "description": "JPEG, PNG, WebP, GIF or BMP; 10 MB each at most.",
+                                            "description": "JPEG, PNG, WebP, GIF, BMP or HEIC, each a part with a "
+                                            "filename; 10 MB each at most.",
                                         }
                                     },
-                                }
+                                },
+                                # What each file may be; the server reads the format from the bytes, not the type.
+                                "encoding": {"image": {"contentType": _IMAGE_TYPES}},
                             }
                         },
                     },

@@ -16,5 +16,5 @@ urlpatterns = [
     path("api/v1/predictions", api.predictions, name="api_predictions"),
     path("api/v1/predictions/<int:pk>", api.prediction, name="api_prediction"),
     path("api/v1/openapi.json", api.openapi, name="api_openapi"),
-    re_path(r"^api/(?P<path>.*)$", api.not_found),
+    re_path(r"^api/(?P<path>[\s\S]*)$", api.not_found),  # [\s\S]: a path with a newline (%0A) is still the API's
 ]

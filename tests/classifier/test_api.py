@@ -75,6 +75,19 @@ def test_a_request_without_images_answers_400(api):
     assert "named 'image'" in response.json()["error"]
 
 
+def test_an_image_part_without_a_filename_is_told_to_send_one(api):
+    """Multipart parsing reads a part without a filename as text: the client hears what to change."""
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"\r\nContent-Type: image/png\r\n\r\n'.encode()
+        + image_bytes("PNG")
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = api.post("/api/v1/predictions", body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 400
+    assert "needs a filename" in response.json()["error"]
+
+
 def test_list_shows_only_the_callers_predictions_newest_first_paginated(api, user, other_user):
     mine = [make_prediction(user, f"{index}.jpg") for index in range(3)]
     make_prediction(other_user, "not-mine.jpg")
@@ -182,6 +195,13 @@ def test_wrong_methods_and_unknown_paths_answer_json(api, user):
     assert "error" in response.json()
     missing = api.get("/api/v1/nothing-here")
     assert missing.status_code == 404 and "openapi.json" in missing.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/predictions/%0A", "/api/v1/predictions/1%0A", "/api/v1/%08%0A%F1x"])
+def test_paths_with_control_characters_answer_json_too(api, user, path):
+    """Found by the schema run: a newline in the path fell past the API's catch-all to the HTML 404 page."""
+    response = api.delete(path)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
 
 
 def test_the_openapi_description_lists_the_endpoints(client):
