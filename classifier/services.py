@@ -223,9 +223,12 @@ def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
 
 
 def _stored_names(storage, folder):
-    if not storage.exists(folder):
+    # No exists() check first: object storage has no folders, so exists("predictions") is False there even when
+    # files are under it. A folder that is not there lists nothing in S3 and raises on the file system.
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
         return
-    folders, files = storage.listdir(folder)
     for name in files:
         yield f"{folder}/{name}"
     for sub in folders:
