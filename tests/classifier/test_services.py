@@ -175,6 +175,13 @@ def test_a_full_disk_refuses_the_upload_clearly_and_leaves_nothing_half_written(
     assert not any(path.is_file() for path in tiny_disk.rglob("*"))
 
 
+def test_a_bucket_that_refuses_the_upload_is_a_507_and_leaves_no_record(owner_client, object_storage):
+    object_storage.client.delete_bucket(Bucket=object_storage.name)
+    response = owner_client.post("/predict/", {"images": SimpleUploadedFile("a.png", image_bytes("PNG"))})
+    assert response.status_code == 507
+    assert Prediction.objects.count() == 0
+
+
 def test_an_unreachable_database_is_a_503_page_never_a_stack_trace(client, user, monkeypatch):
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.utils import OperationalError
