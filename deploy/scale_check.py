@@ -268,7 +268,7 @@ class Site:
     """Everything the check started, and what it needs to look behind the balancer."""
 
     work: Path
-    env: dict
+    env: dict = field(default_factory=dict)
     port: int = 0
     servers: dict = field(default_factory=dict)  # "127.0.0.1:port" -> Process
     media_roots: dict = field(default_factory=dict)  # "127.0.0.1:port" -> Path
@@ -303,7 +303,9 @@ class Site:
         return result.stdout.strip()
 
 
-def start_site(work: Path, chat_url: str) -> Site:
+def start_site(site: Site, chat_url: str) -> None:
+    """Start everything into `site` as it goes, so that what did start is stopped even if a later start fails."""
+    work = site.work
     server_url = os.environ["DATABASE_URL"]
     s3_port = free_port()
     env = dict(os.environ) | {
@@ -325,7 +327,7 @@ def start_site(work: Path, chat_url: str) -> Site:
         "WEB_CONCURRENCY": "1",
         "PYTHON": sys.executable,
     }
-    site = Site(work, env, database_url=env["DATABASE_URL"])
+    site.env, site.database_url = env, env["DATABASE_URL"]
 
     moto = Process(
         "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], env, work / "moto.log"
@@ -364,7 +366,6 @@ def start_site(work: Path, chat_url: str) -> Site:
     site.others.append(balancer)
     wait_until(lambda: site.client().request("GET", "/healthz").status == 200, "nginx", balancer, seconds=30)
     ok(f"nginx on 127.0.0.1:{site.port} balancing both with deploy/nginx.conf's rules")
-    return site
 
 
 def stop_site(site: Site) -> None:
@@ -643,10 +644,10 @@ def main() -> int:
         return 1
     begun = time.monotonic()
     chat = FakeOpenAI().start()
-    site = None
     with tempfile.TemporaryDirectory(prefix="scale-check-") as work:
+        site = Site(Path(work))
         try:
-            site = start_site(Path(work), chat.base_url)
+            start_site(site, chat.base_url)
             alice = sign_up(site, "alice")
             log_out_and_in(site, alice, "alice")
             alice_api = site.client(api_token(alice))
@@ -662,12 +663,11 @@ def main() -> int:
             bucket_holds_every_photo(site)
         except CheckFailed as failure:
             print(f"FAIL: {failure}", file=sys.stderr)
-            for process in [*(site.servers.values() if site else []), *(site.others if site else [])]:
+            for process in [*site.servers.values(), *site.others]:
                 print(f"--- last lines of {process.name}'s log ---\n{process.tail()}", file=sys.stderr)
             return 1
         finally:
-            if site:
-                stop_site(site)
+            stop_site(site)
             chat.stop()
     print(
         f"scale-check: all checks passed in {time.monotonic() - begun:.0f} s on {cpu_model()}, {os.cpu_count()} cores"
