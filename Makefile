@@ -15,7 +15,7 @@ MESSAGES_IGNORE := --ignore=node_modules --ignore=var --ignore=tests --ignore=be
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser gettext messages run test test-suite deploy-check lint format train bench bench-load clean
+.PHONY: setup browser gettext messages run test test-suite deploy-check scale-check lint format train bench bench-load clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ deploy-check: setup
 	PYTHON=$(BIN)/python deploy/install.sh --quiet
 	PYTHON=$(BIN)/python deploy/build.sh
 	PYTHON=$(BIN)/python deploy/smoke.sh
+
+# Two production app servers on one PostgreSQL (DATABASE_URL: source .ci/postgres.sh) and one S3 bucket (moto),
+# behind nginx (installed from Debian when missing); README, "More than one machine". About a minute.
+scale-check: setup
+	PYTHON=$(BIN)/python deploy/build.sh
+	PYTHON=$(BIN)/python deploy/scale_check.sh
 
 lint: setup
 	$(BIN)/ruff check .

@@ -40,6 +40,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from classifier.models import Prediction
+from classifier.services import STORAGE_ERRORS
 
 FORMAT = "classifier-backup"
 FORMAT_VERSION = 1
@@ -155,7 +156,7 @@ def _add_stored_image(archive: tarfile.TarFile, storage, name: str) -> None:
     try:
         size = storage.size(name)
         content = storage.open(name, "rb")
-    except OSError as error:
+    except STORAGE_ERRORS as error:
         raise BackupError(f"The image {name} cannot be read from storage ({error.__class__.__name__}).") from error
     with content:
         _add_member(archive, FILES + name, content, size)

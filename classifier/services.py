@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "clf_"
 # How exactly a token's last use is kept: writing it on every request cost an upload 2 ms of a database write.
 TOKEN_USE_PRECISION = timedelta(minutes=1)
+# What storing or reading a file can raise: the file system's OSError, or, with object storage (django-storages'
+# S3Storage), botocore's errors for a bucket that is missing, refuses or cannot be reached.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @dataclass(frozen=True)
@@ -139,9 +143,9 @@ def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
     name = prediction_image_path(prediction, f"upload{suffix}")
     try:
         return storage.save(name, ContentFile(data))
-    except OSError as error:
+    except STORAGE_ERRORS as error:
         logger.error("Could not store an upload as %s: %s", name, error)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(*STORAGE_ERRORS):
             storage.delete(name)
         message = gettext("the server has no room to store it right now; nothing was saved, try again later")
         raise ImageRejected(message, 507) from error
@@ -223,9 +227,12 @@ def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
 
 
 def _stored_names(storage, folder):
-    if not storage.exists(folder):
+    # No exists() check first: object storage has no folders, so exists("predictions") is False there even when
+    # files are under it. A folder that is not there lists nothing in S3 and raises on the file system.
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
         return
-    folders, files = storage.listdir(folder)
     for name in files:
         yield f"{folder}/{name}"
     for sub in folders:

@@ -1,5 +1,7 @@
 import io
 import tarfile
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +121,49 @@ def fake_openai(settings):
     settings.OPENAI_MAX_RETRIES = 0
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's) on 127.0.0.1, in a thread; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class Bucket:
+    client: object
+    name: str
+
+    def keys(self) -> set:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+
+@pytest.fixture
+def object_storage(settings, s3_server) -> Bucket:
+    """Uploads go to an empty bucket of their own, as with AWS_STORAGE_BUCKET_NAME set; the bucket, to look into."""
+    import boto3
+
+    from classifier_site.settings.base import s3_storage
+
+    credentials = {"access_key": "test-key", "secret_key": "test-secret"}
+    name = f"test-{uuid.uuid4().hex}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["access_key"],
+        aws_secret_access_key=credentials["secret_key"],
+    )
+    client.create_bucket(Bucket=name)
+    settings.STORAGES = settings.STORAGES | {"default": s3_storage(name, s3_server, "us-east-1", **credentials)}
+    return Bucket(client, name)
 
 
 @pytest.fixture

@@ -143,6 +143,20 @@ def test_a_restore_brings_back_every_field_of_every_row_and_every_image(backup, 
     assert media_files(media_root) == files_before
 
 
+def test_a_site_on_object_storage_is_exported_from_its_bucket_and_restored_into_it(object_storage, backup, media_root):
+    before = everything()
+    stored = {prediction.image.name for prediction in Prediction.objects.all()}
+    assert object_storage.keys() == stored and len(stored) == 3
+    delete_everything()
+    assert object_storage.keys() == set()
+
+    import_backup(backup)
+
+    assert everything() == before
+    assert object_storage.keys() == stored
+    assert media_files(media_root) == [], "nothing went to the local disk"
+
+
 def test_passwords_still_work_after_a_restore(backup):
     delete_everything()
     import_backup(backup)

@@ -77,7 +77,7 @@ def test_every_repository_script_the_dockerfile_runs_exists(keyword):
                     assert os.access(ROOT / path, os.X_OK), f"{path} is not executable"
 
 
-@pytest.mark.parametrize("script", ["install.sh", "build.sh", "start.sh", "smoke.sh"])
+@pytest.mark.parametrize("script", ["install.sh", "build.sh", "start.sh", "smoke.sh", "scale_check.sh"])
 def test_deploy_scripts_are_executable_strict_bash(script):
     path = DEPLOY / script
     assert os.access(path, os.X_OK), f"chmod +x deploy/{script}"

@@ -81,6 +81,25 @@ def test_production_settings_pass_the_deploy_checks_with_no_warnings():
     assert "no issues" in result.stdout
 
 
+def test_in_production_a_server_error_logs_its_traceback_to_stderr_and_a_404_logs_nothing():
+    code = (
+        "from unittest import mock; from django.test import Client; "
+        "mock.patch('classifier_site.views.model_summary', side_effect=RuntimeError('secret internals')).start(); "
+        "client = Client(raise_request_exception=False, headers={'host': 'classifier.example.org'}); "
+        "print(client.get('/', secure=True).status_code, client.get('/nothing-here', secure=True).status_code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=ROOT,
+        env=production_environment(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["500", "404"], result.stderr
+    assert "Traceback" in result.stderr and "RuntimeError: secret internals" in result.stderr
+    assert "Not Found" not in result.stderr
+
+
 def test_production_settings_refuse_to_start_without_a_secret_key():
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],

@@ -139,22 +139,34 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# Uploads in S3-compatible object storage (AWS, MinIO, Ceph...), so that several app servers share them: set
-# AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a non-AWS service); credentials come the usual boto3 way
-# (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role). The bucket stays private: images are read
-# through the site's own view, which checks who asks.
-if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-    STORAGES["default"] = {
+
+
+def s3_storage(bucket_name: str, endpoint_url: str | None, region_name: str | None, **options) -> dict:
+    """Uploads in an S3-compatible bucket, kept private: images are read through the site's own views, which check
+    who asks. `options` go to django-storages' S3Storage as they are (e.g. access_key, secret_key)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "bucket_name": bucket_name,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region_name or None,
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
-        },
+        }
+        | options,
     }
+
+
+# Uploads in S3-compatible object storage (AWS, MinIO, Ceph...), so that several app servers share them: set
+# AWS_STORAGE_BUCKET_NAME (and AWS_S3_ENDPOINT_URL for a non-AWS service); credentials come the usual boto3 way
+# (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role).
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    STORAGES["default"] = s3_storage(
+        os.environ["AWS_STORAGE_BUCKET_NAME"],
+        os.environ.get("AWS_S3_ENDPOINT_URL"),
+        os.environ.get("AWS_S3_REGION_NAME"),
+    )
 
 # Uploads: each file is cut off as it streams in once it passes MAX_UPLOAD_BYTES; whole requests above
 # MAX_REQUEST_BYTES are refused before their body is read.

@@ -30,3 +30,13 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://c
 # would share the proxy's address, and one person's wrong passwords would lock a user name out for everybody.
 AXES_IPWARE_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1"))
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+# Warnings and errors, a 500's traceback included, go to stderr, which gunicorn and the container keep. Django's
+# default sends them only to ADMINS by e-mail, and there are none: a 500 left no trace at all.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {"django.request": {"level": "ERROR"}},  # 5xx; not every 404 and 429 a visitor causes
+}

@@ -175,6 +175,13 @@ def test_a_full_disk_refuses_the_upload_clearly_and_leaves_nothing_half_written(
     assert not any(path.is_file() for path in tiny_disk.rglob("*"))
 
 
+def test_a_bucket_that_refuses_the_upload_is_a_507_and_leaves_no_record(owner_client, object_storage):
+    object_storage.client.delete_bucket(Bucket=object_storage.name)
+    response = owner_client.post("/predict/", {"images": SimpleUploadedFile("a.png", image_bytes("PNG"))})
+    assert response.status_code == 507
+    assert Prediction.objects.count() == 0
+
+
 def test_an_unreachable_database_is_a_503_page_never_a_stack_trace(client, user, monkeypatch):
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.utils import OperationalError
@@ -208,3 +215,35 @@ def test_the_sweep_removes_files_without_a_record_and_keeps_the_rest(user, media
     call_command("sweep_uploads", "--older-than", "0")
     assert not orphan.exists()
     assert (media_root / kept.image.name).is_file()
+
+
+def test_the_sweep_finds_files_without_a_record_in_object_storage(user, object_storage):
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.core.management import call_command
+
+    from classifier.services import orphan_files_sweep
+
+    kept = prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
+    orphan = default_storage.save("predictions/2026/01/left-by-a-killed-worker.jpg", ContentFile(b"partial"))
+    assert object_storage.keys() == {kept.image.name, orphan}
+    assert orphan_files_sweep(older_than=timedelta(hours=1)) == []  # too young: could be in flight
+    call_command("sweep_uploads", "--older-than", "0")
+    assert object_storage.keys() == {kept.image.name}
+
+
+def test_an_upload_in_object_storage_is_served_from_the_bucket_and_deleted_with_its_record(
+    owner_client, object_storage, media_root, django_capture_on_commit_callbacks
+):
+    owner_client.post("/predict/", {"images": SimpleUploadedFile("a.png", image_bytes("PNG"))})
+    prediction = Prediction.objects.get()
+    stored = object_storage.client.get_object(Bucket=object_storage.name, Key=prediction.image.name)["Body"].read()
+    assert owner_client.get(f"/predictions/{prediction.pk}/image").content == stored
+    assert not media_root.exists() or not any(path.is_file() for path in media_root.rglob("*"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(f"/predictions/{prediction.pk}/delete/")
+
+    assert object_storage.keys() == set()
