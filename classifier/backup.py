@@ -368,13 +368,24 @@ def _plain_fields(instance) -> dict:
 
 
 def _values(model, row: dict) -> dict:
-    """The model's plain fields from an archived row, as Python values."""
+    """The model's plain fields from an archived row, as Python values. A field added since the archive was written
+    takes its default when it has one (or None where it may be empty); any other missing field is an error."""
     try:
-        return {field.name: _from_json(field, row[field.name]) for field in _columns(model)}
+        return {field.name: _from_json(field, _archived(field, row)) for field in _columns(model)}
     except KeyError as error:
         raise BackupError(f"An archived {model._meta.verbose_name} has no {error.args[0]!r}.") from None
     except (TypeError, ValueError, ValidationError) as error:
         raise BackupError(_one_line(f"An archived {model._meta.verbose_name} has a bad value: {error}")) from error
+
+
+def _archived(field, row: dict):
+    if field.name in row:
+        return row[field.name]
+    if field.has_default():
+        return _to_json(field, field.get_default())
+    if field.null:
+        return None
+    raise KeyError(field.name)
 
 
 def _to_json(field, value):

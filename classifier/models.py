@@ -84,6 +84,9 @@ class Prediction(models.Model):
     rule_case = models.CharField(
         _("rule case"), max_length=30, blank=True, help_text=_("Which experts answered, chosen by the photo's size.")
     )
+    # The heat map's cells for `label`, kept from the first time someone asks (40-110 ms of occlusion each time
+    # otherwise: an API page of 100 with ?explain=1 took seconds); derived data, so not shown or edited anywhere.
+    heat_map = models.JSONField(null=True, editable=False)
     none_because = models.JSONField(
         _("why none of the ten"),
         default=list,

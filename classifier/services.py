@@ -306,13 +306,18 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
 def prediction_heat_map(*, prediction: Prediction):
     """Which regions of the photo's centre square drove the prediction's label, as rows of 0-1 values, made by
     the model version that made the prediction from the squares its networks saw; None when that version is no
-    longer available."""
+    longer available. Made once, then read from the prediction (its label and squares never change)."""
+    if prediction.heat_map is not None:
+        return np.asarray(prediction.heat_map)
     classifier = classifier_for_version(prediction.model_version)
     if classifier is None:
         return None
-    return classifier.heat_map(
+    cells = classifier.heat_map(
         prediction_squares(prediction=prediction, classifier=classifier), prediction.label, prediction.rule_case or None
     )
+    prediction.heat_map = cells.tolist()
+    Prediction.objects.filter(pk=prediction.pk).update(heat_map=prediction.heat_map)  # this column alone
+    return cells
 
 
 def prediction_squares(*, prediction: Prediction, classifier=None) -> dict:

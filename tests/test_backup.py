@@ -228,6 +228,18 @@ def test_an_archive_missing_an_image_imports_nothing_and_leaves_no_files_behind(
     assert media_files(media_root) == []
 
 
+def test_an_archive_from_before_a_new_field_imports_with_the_fields_default(backup, tmp_path, media_root):
+    """Archives written before heat maps were kept on predictions have no `heat_map`: they still restore."""
+    with tarfile.open(backup) as archive:
+        rows = [json.loads(line) for line in archive.extractfile("predictions.jsonl").read().splitlines()]
+    older = "".join(json.dumps({k: v for k, v in row.items() if k != "heat_map"}) + "\n" for row in rows)
+    assert all("heat_map" in row for row in rows)
+    older_archive = repack(backup, tmp_path / "older.tar.gz", replace={"predictions.jsonl": older.encode()})
+    delete_everything()
+    assert "Imported 4 users" in import_backup(older_archive)
+    assert Prediction.objects.count() == 3 and not Prediction.objects.filter(heat_map__isnull=False).exists()
+
+
 def not_an_archive(backup, path):
     path.write_bytes(b"just some text")
     return path

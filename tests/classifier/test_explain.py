@@ -58,6 +58,16 @@ def test_the_heat_map_overlay_has_the_photos_aspect_and_covers_only_what_the_net
     assert alpha[:, :64].max() == 0 and alpha[:, 192:].max() == 0 and alpha.max() > 0
 
 
+def test_a_heat_map_is_made_once_then_read_from_the_prediction(user, monkeypatch):
+    """An API page of 100 with ?explain=1 recomputed every heat map on every request: seconds of CPU each time."""
+    prediction = make_prediction(user, "planted.jpg", jpeg(planted_photo()))
+    first = prediction_heat_map(prediction=prediction)
+    stored = Prediction.objects.get(pk=prediction.pk)
+    assert np.allclose(stored.heat_map, first)
+    monkeypatch.setattr(Classifier, "heat_map", lambda *args, **kwargs: pytest.fail("the heat map was made again"))
+    assert np.allclose(prediction_heat_map(prediction=stored), first)
+
+
 def test_the_prediction_page_offers_the_heat_map_and_others_cannot_see_it(owner_client, client, user, other_user):
     prediction = make_prediction(user)
     page = owner_client.get(prediction.get_absolute_url()).content.decode()
