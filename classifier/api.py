@@ -63,6 +63,7 @@ def api_view(methods):
                 )
             request.user = user
             try:
+                _each_once(request)
                 _explained(request)
                 return view(request, *args, **kwargs)
             except QueryError as refusal:
@@ -118,6 +119,13 @@ def _whole_number(request, name: str, default: int, most: int | None = None) -> 
     if value < 1 or (most is not None and value > most):
         raise QueryError(f"{name} must be a whole number {f'from 1 to {most}' if most else 'from 1 up'}.")
     return value
+
+
+def _each_once(request) -> None:
+    """Every query parameter the description names takes one value; `?page=1&page=2` is refused, not guessed at."""
+    for name, values in request.GET.lists():
+        if len(values) > 1:
+            raise QueryError(f"{name} is given {len(values)} times; give it once.")
 
 
 def _explained(request) -> bool:

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json."""
 
-from classifier.images import ACCEPTED_FORMATS
+from django.conf import settings
+
 from mlcore.labels import CLASSES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -10,13 +11,14 @@ def _response(description, schema=_ERROR):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-_IMAGE_TYPES = ", ".join(sorted({content_type for content_type, _ in ACCEPTED_FORMATS.values()}))
 _EXPLAIN = {"name": "explain", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}
 _ERRORS = {
     "400": _response("A query parameter outside what this description allows (the message says which)."),
     "401": _response("Missing, unknown or revoked API token."),
     "404": _response("No such prediction among the caller's own."),
 }
+# Answered by the HTTP server before the site sees the request (gunicorn's limit is 4,094 bytes), so not as JSON.
+_TOO_LONG = {"414": {"description": "The request's URL is longer than the server reads."}}
 
 _PREDICTION = {
     "type": "object",
@@ -133,14 +135,13 @@ def openapi_description(server_url: str) -> dict:
                                         "image": {
                                             "type": "array",
                                             "minItems": 1,
+                                            "maxItems": settings.MAX_UPLOAD_FILES,
                                             "items": {"type": "string", "format": "binary"},
                                             "description": "JPEG, PNG, WebP, GIF, BMP or HEIC, each a part with a "
-                                            "filename; 10 MB each at most.",
+                                            f"filename; {settings.MAX_UPLOAD_BYTES // 2**20} MB each at most.",
                                         }
                                     },
-                                },
-                                # What each file may be; the server reads the format from the bytes, not the type.
-                                "encoding": {"image": {"contentType": _IMAGE_TYPES}},
+                                }
                             }
                         },
                     },
@@ -166,7 +167,8 @@ def openapi_description(server_url: str) -> dict:
                         "413": _response("Every file, or the whole request, was over the size limit."),
                         "503": _response("The classifier is unavailable."),
                         "507": _response("The server had no room to store the files; nothing was saved."),
-                    },
+                    }
+                    | _TOO_LONG,
                 },
                 "get": {
                     "summary": "The caller's own predictions, newest first",
@@ -201,7 +203,8 @@ def openapi_description(server_url: str) -> dict:
                         "400": _ERRORS["400"],
                         "401": _ERRORS["401"],
                         "404": _response("No such page (beyond the last)."),
-                    },
+                    }
+                    | _TOO_LONG,
                 },
             },
             "/predictions/{id}": {
@@ -210,11 +213,12 @@ def openapi_description(server_url: str) -> dict:
                     "summary": "One of the caller's predictions",
                     "parameters": [_EXPLAIN],
                     "responses": {"200": _response("The prediction", {"$ref": "#/components/schemas/Prediction"})}
-                    | _ERRORS,
+                    | _ERRORS
+                    | _TOO_LONG,
                 },
                 "delete": {
                     "summary": "Delete one of the caller's predictions and its image",
-                    "responses": {"204": {"description": "Deleted"}} | _ERRORS,
+                    "responses": {"204": {"description": "Deleted"}} | _ERRORS | _TOO_LONG,
                 },
             },
         },
