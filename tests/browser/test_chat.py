@@ -9,8 +9,16 @@ from tests.browser.test_end_to_end import log_in
 from tests.chat.fake_openai import stream
 
 
-def test_a_streamed_answer_stop_and_a_reload_that_keeps_everything(page, user, fake_openai):
+def open_chat(page, user) -> None:
+    """Logged in on the chat page with its script running: an Enter pressed before the script is there only adds a
+    line to the box (seen once on a loaded machine)."""
     log_in(page, "/accounts/login/?next=/chat/", user.username)
+    page.wait_for_url(re.compile(r"/chat/$"))
+    page.wait_for_load_state("load")
+
+
+def test_a_streamed_answer_stop_and_a_reload_that_keeps_everything(page, user, fake_openai):
+    open_chat(page, user)
     fake_openai.then(
         stream("Cats", " are", " **small**", " felines."),
         stream(*[f"word{index} " for index in range(400)], delay=0.03),
@@ -41,7 +49,7 @@ def test_a_streamed_answer_stop_and_a_reload_that_keeps_everything(page, user, f
 
 
 def test_shift_enter_starts_a_new_line_instead_of_sending(page, user, fake_openai):
-    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    open_chat(page, user)
     box = page.get_by_label("Message")
     box.fill("first line")
     box.press("Shift+Enter")
@@ -53,7 +61,7 @@ def test_shift_enter_starts_a_new_line_instead_of_sending(page, user, fake_opena
 def test_a_failure_is_shown_in_the_conversation_with_a_way_to_retry(page, user, fake_openai):
     from tests.chat.fake_openai import status
 
-    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    open_chat(page, user)
     fake_openai.then(status(500, "boom"), stream("Second time lucky"))
     page.get_by_label("Message").fill("Hello?")
     page.get_by_role("button", name="Send").click()
@@ -64,7 +72,7 @@ def test_a_failure_is_shown_in_the_conversation_with_a_way_to_retry(page, user, 
 
 
 def test_new_conversation_opens_an_empty_box_and_keeps_the_old_one(page, user, fake_openai):
-    log_in(page, "/accounts/login/?next=/chat/", user.username)
+    open_chat(page, user)
     page.get_by_label("Message").fill("First chat")
     page.get_by_label("Message").press("Enter")
     expect(page.locator(".message.assistant")).to_contain_text("You said: First chat")
