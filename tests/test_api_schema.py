@@ -163,13 +163,9 @@ def run_schemathesis(base: str, token: str, folder: Path, phases: str, workers: 
 
 def test_every_api_operation_keeps_to_its_description(api_server, tmp_path):
     base, token = api_server
-    # Two runs: the fuzzing phase on two workers, then the coverage and stateful phases (Schemathesis 4.32 on two
-    # workers ran no fuzzing for the operations whose coverage phase came first).
-    run_schemathesis(base, token, tmp_path, "fuzzing", workers=2)
-    run_schemathesis(base, token, tmp_path, "examples,coverage,stateful", workers=1)
-    counts = collections.Counter()
-    for report in (tmp_path / "reports").glob("*.ndjson"):
-        counts.update(cases_per_operation(report))
+    # One worker: on two, Schemathesis 4.32 now and then ended an operation's fuzzing after a dozen cases.
+    run_schemathesis(base, token, tmp_path, "examples,coverage,fuzzing,stateful", workers=1)
+    counts = cases_per_operation(next((tmp_path / "reports").glob("*.ndjson")))
     print(
         f"schema run, seed {SEED}: "
         + ", ".join(f"{method} {path}: {counts[method, path]}" for method, path in OPERATIONS)
