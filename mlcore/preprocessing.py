@@ -24,10 +24,11 @@ BACKGROUND = (128, 128, 128)  # neutral grey behind transparent pixels
 DRAFT_FACTOR = 4
 # What Pillow and its plugins raise for a file that does not decode: the parsing errors Image.open itself turns
 # into "cannot identify" (they come later, from lazy loading: a truncated GIF's frame count, an IndexError), and
-# pillow-heif's EOFError for a truncated HEIC. Each was found by fuzzing (fuzz/image_intake.py).
+# pillow-heif's EOFError for a truncated HEIC and RuntimeError for libheif's other refusals (a security limit).
+# Each was found by fuzzing (fuzz/image_intake.py).
 DECODING_ERRORS = (
     *(OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError),
-    *(IndexError, TypeError, struct.error),
+    *(IndexError, TypeError, struct.error, RuntimeError),
 )
 # EXIF orientation -> the transposition that shows the image upright (EXIF 2.32, tag 274).
 UPRIGHT = {
@@ -121,6 +122,10 @@ def upright_rgb(source, min_side: int) -> Image.Image:
             image.seek(0)
         if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
             image.draft("RGB", _draft_request(image.size, min_side))
+        declared = image.size
+        image.load()
+        if image.size != declared:  # HEIC: what the file declares (and the site's pixel limit checked) is not binding
+            raise ImageError(f"the image decoded to {image.size[0]}x{image.size[1]}, not the {declared} it declares")
         return _to_rgb(_upright(image))
     except DECODING_ERRORS as error:
         raise ImageError(f"the image could not be decoded: {error}") from error

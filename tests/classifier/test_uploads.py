@@ -141,6 +141,11 @@ HOSTILE = {
         (FUZZ_FINDINGS / "apng-truncated-frame-control.png").read_bytes(),
         "damaged or truncated",
     ),
+    # declares 16x12 pixels, decodes to more than libheif allows (a RuntimeError)
+    "larger-than-declared.heic": (
+        (FUZZ_FINDINGS / "heic-decodes-larger-than-declared.heic").read_bytes(),
+        "damaged or truncated",
+    ),
     # Pillow counts a GIF's frames by reading past the end: an IndexError
     "truncated-frame.gif": ((FUZZ_FINDINGS / "gif-truncated-frame.gif").read_bytes(), "damaged or truncated"),
 }
