@@ -23,6 +23,7 @@ def run(target: str, seconds: int) -> bool:
     corpus, crashes, log = VAR / "corpus" / target, VAR / "crashes" / target, VAR / f"{target}.log"
     corpus.mkdir(parents=True, exist_ok=True)
     crashes.mkdir(parents=True, exist_ok=True)
+    earlier = set(crashes.iterdir())  # inputs from earlier runs stay, and are not counted again
     command = [
         sys.executable,
         str(HERE / f"{target}.py"),
@@ -38,7 +39,7 @@ def run(target: str, seconds: int) -> bool:
     with log.open("w") as out:
         returncode = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
     text = log.read_text(errors="replace")
-    found = sorted(path.name for path in crashes.iterdir())
+    found = sorted(path.name for path in set(crashes.iterdir()) - earlier)
     crashed = returncode != 0 or bool(found)
     outcome = f"CRASHED (exit {returncode}): {', '.join(found)} in {crashes}; see {log}" if crashed else "0 crashes"
     print(f"{target}: {summary(text)}; corpus {len(list(corpus.iterdir()))} files; {outcome}", flush=True)
