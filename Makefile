@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ../shared/data/cifar10-jpeg.tar.gz
 PHOTOS ?= var/real-photos
+FUZZ_SECONDS ?= 60
 CHROMIUM ?= /usr/bin/chromium
 MSGFMT ?= /usr/bin/msgfmt
 NPM ?= /usr/bin/npm
@@ -15,7 +16,7 @@ MESSAGES_IGNORE := --ignore=node_modules --ignore=var --ignore=tests --ignore=be
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser gettext messages run test test-suite deploy-check scale-check lint format train bench bench-load clean
+.PHONY: setup browser gettext messages run test test-suite deploy-check scale-check fuzz lint format train bench bench-load clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +79,10 @@ deploy-check: setup
 scale-check: setup
 	PYTHON=$(BIN)/python deploy/build.sh
 	PYTHON=$(BIN)/python deploy/scale_check.sh
+
+# Each fuzz target (fuzz/) for FUZZ_SECONDS, one after another; fails on any crash, kept in var/fuzz/crashes/.
+fuzz: setup
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 lint: setup
 	$(BIN)/ruff check .

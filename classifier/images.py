@@ -1,13 +1,14 @@
 """What an uploaded file is, decided from its bytes, and the copy of it that gets stored (without location data)."""
 
 import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 from django.utils.translation import gettext
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image
 
-from mlcore.preprocessing import upright_rgb
+from mlcore.preprocessing import DECODING_ERRORS, upright_rgb
 
 try:  # HEIC/HEIF photos from phones, where the optional decoder installs
     from pillow_heif import register_heif_opener
@@ -29,6 +30,10 @@ ACCEPTED_FORMATS = {
 }
 Image.init()  # registers every plugin, so that `Image.open(formats=...)` can find each one
 OPENERS = [name for name in ACCEPTED_FORMATS if name in Image.OPEN]  # MPO files open through the JPEG opener
+# Pillow decodes run-length-encoded BMPs in Python, about 9 megapixels a second here: fuzzing found a 95-byte BMP
+# of 25 megapixels that took 3 s to decode. Nobody's photo is one, so these get a smaller limit.
+SLOW_DECODERS = {"bmp_rle"}
+SLOW_DECODERS_MAX_PIXELS = 2_000_000
 ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
@@ -56,9 +61,11 @@ def inspect_image(data: bytes, *, max_pixels: int) -> InspectedImage:
         raise ImageRejected(gettext("the file is empty"))
     try:
         image = Image.open(io.BytesIO(data), formats=OPENERS)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+    except DECODING_ERRORS:  # UnidentifiedImageError is an OSError
         raise ImageRejected(_not_an_accepted_image()) from None
     width, height = image.size
+    if any(tile.codec_name in SLOW_DECODERS for tile in image.tile):
+        max_pixels = min(max_pixels, SLOW_DECODERS_MAX_PIXELS)
     if width * height > max_pixels:
         raise ImageRejected(
             gettext("it has %(width)dx%(height)d pixels (%(megapixels)s megapixels); the limit is %(limit)s megapixels")
@@ -70,9 +77,17 @@ def inspect_image(data: bytes, *, max_pixels: int) -> InspectedImage:
             }
         )
     content_type, suffix = ACCEPTED_FORMATS[image.format]
-    if _orientation(image) in ROTATED_ORIENTATIONS:
+    try:
+        orientation = _orientation(image)  # a PNG's EXIF can follow its pixels, so reading it may decode them
+    except DECODING_ERRORS:
+        raise ImageRejected(_damaged()) from None
+    if orientation in ROTATED_ORIENTATIONS:
         width, height = height, width
     return InspectedImage(image, image.format, content_type, suffix, width, height)
+
+
+def _damaged() -> str:
+    return gettext("the image is damaged or truncated and cannot be decoded")
 
 
 def _not_an_accepted_image() -> str:
@@ -82,14 +97,28 @@ def _not_an_accepted_image() -> str:
 
 
 def without_location(data: bytes, image_format: str) -> bytes:
-    """The bytes to store: the upload itself, or, when it carries GPS data, a copy re-saved without it."""
+    """The bytes to store: the upload itself, or, when it carries GPS data, a copy re-saved without it.
+
+    Raises ImageRejected when the metadata cannot be read (a PNG's can follow damaged chunks): then whether it
+    holds a location cannot be known, and the photo is not stored."""
+    try:
+        return _without_location(data, image_format)
+    except DECODING_ERRORS:
+        raise ImageRejected(_damaged()) from None
+
+
+def _without_location(data: bytes, image_format: str) -> bytes:
     image = Image.open(io.BytesIO(data), formats=OPENERS)
     if not _has_location(image):
         return data
     exif = image.getexif()
     exif.pop(ExifTags.IFD.GPSInfo, None)
+    try:
+        exif_bytes = exif.tobytes()
+    except (TypeError, ValueError, struct.error):  # damaged entries Pillow reads but cannot write (found by fuzzing)
+        exif_bytes = _orientation_only(image)
     out = io.BytesIO()
-    options = {"exif": exif.tobytes()}
+    options = {"exif": exif_bytes}
     if image.info.get("icc_profile"):
         options["icc_profile"] = image.info["icc_profile"]
     if image_format in ("JPEG", "MPO"):
@@ -102,6 +131,14 @@ def without_location(data: bytes, image_format: str) -> bytes:
     else:
         image.save(out, image_format, **options)
     return out.getvalue()
+
+
+def _orientation_only(image: Image.Image) -> bytes:
+    """EXIF that keeps just the image's orientation, so that the stored copy still displays upright."""
+    exif = Image.Exif()
+    if (orientation := _orientation(image)) != 1:
+        exif[ExifTags.Base.Orientation] = orientation
+    return exif.tobytes()
 
 
 def _has_location(image: Image.Image) -> bool:

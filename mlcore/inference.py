@@ -274,17 +274,22 @@ class Classifier:
         with self.slot() as slot:
             return [self._classify_one(image, slot) for image in images]
 
-    def _classify_one(self, source, slot: int) -> Prediction:
-        started = time.perf_counter()
+    def prepare(self, source) -> tuple:
+        """Everything before the networks: the rule's case for the image's size, then expert name -> the square
+        it keeps of the decoded photo, and expert name -> that square at its input size. Raises ImageError."""
         image = open_image(source)
         case = self.rule.case_for(min(image.size))
         experts = [self.experts[name] for name in case.experts]
         decoded = upright_rgb(image, max(expert.decode_side for expert in experts))
         kept = {expert.name: expert.kept_square(decoded) for expert in experts}
         squares = {expert.name: expert.sized(kept[expert.name][None])[0] for expert in experts}
+        return case, kept, squares
+
+    def _classify_one(self, source, slot: int) -> Prediction:
+        started = time.perf_counter()
+        case, kept, squares = self.prepare(source)
         answers = {
-            expert.name: expert.answer(squares[expert.name][None], case.tta.get(expert.name), slot=slot)
-            for expert in experts
+            name: self.experts[name].answer(squares[name][None], case.tta.get(name), slot=slot) for name in case.experts
         }
         probabilities = case.combine(answers)[0]
         flagged, because = case.none_of_the_classes(answers)

@@ -11,16 +11,35 @@ square instead. The networks themselves normalise the pixel values.
 """
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 CIFAR_SIZE = 32  # pixels, square: the size the data set is decoded and cached at
 BACKGROUND = (128, 128, 128)  # neutral grey behind transparent pixels
 # JPEG decoding may shrink by 2, 4 or 8 in the DCT while keeping at least this many times the network's size on
 # each side, so a 50-megapixel photo is never decoded in full. Lanczos then does the last, clean step.
 DRAFT_FACTOR = 4
+# What Pillow and its plugins raise for a file that does not decode: the parsing errors Image.open itself turns
+# into "cannot identify" (they come later, from lazy loading: a truncated GIF's frame count, an IndexError), and
+# pillow-heif's EOFError for a truncated HEIC and RuntimeError for libheif's other refusals (a security limit).
+# Each was found by fuzzing (fuzz/image_intake.py).
+DECODING_ERRORS = (
+    *(OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError),
+    *(IndexError, TypeError, struct.error, RuntimeError),
+)
+# EXIF orientation -> the transposition that shows the image upright (EXIF 2.32, tag 274).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class ImageError(ValueError):
@@ -90,7 +109,7 @@ def square(image: Image.Image, size: int, through: int | None = None) -> np.ndar
         if through:
             return resize_pixels(_resize(image, through)[None], size)[0]
         return _resize(image, size)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except DECODING_ERRORS as error:
         raise ImageError(f"the image could not be decoded: {error}") from error
 
 
@@ -103,8 +122,13 @@ def upright_rgb(source, min_side: int) -> Image.Image:
             image.seek(0)
         if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
             image.draft("RGB", _draft_request(image.size, min_side))
-        return _to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        declared = image.size
+        image.load()
+        # A HEIC's declared size, which the site's pixel limit checked, does not bind its decoder.
+        if image.width * image.height > declared[0] * declared[1]:
+            raise ImageError(f"it decoded to {image.width}x{image.height} pixels, more than the {declared} it declares")
+        return _to_rgb(_upright(image))
+    except DECODING_ERRORS as error:
         raise ImageError(f"the image could not be decoded: {error}") from error
 
 
@@ -144,6 +168,16 @@ def _centre_square(size):
     side = min(width, height)
     left, top = (width - side) / 2, (height - side) / 2
     return (left, top, left + side, top + side)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says. Not ImageOps.exif_transpose: that also writes the EXIF back
+    into the copy, and Pillow cannot write some damaged entries that it reads (a TypeError, found by fuzzing)."""
+    try:
+        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except (TypeError, ValueError):
+        orientation = 1
+    return image.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

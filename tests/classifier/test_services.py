@@ -15,7 +15,7 @@ from classifier.images import ImageRejected
 from classifier.models import Prediction
 from classifier.services import prediction_create, prediction_create_many, prediction_seen_square, prediction_squares
 from mlcore.preprocessing import resize_pixels
-from tests.conftest import image_bytes
+from tests.conftest import FIXTURES, image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +69,17 @@ def test_gps_location_is_removed_from_stored_photos_and_the_rest_kept(user, medi
     assert stored.getexif()[ExifTags.Base.Make] == "PhoneMaker"
     assert stored.size == (120, 80)
     assert prediction.sha256 == hashlib.sha256(data).hexdigest()  # of what the user sent
+
+
+def test_a_photo_whose_exif_cannot_be_written_back_is_stored_without_location_and_still_upright(user, media_root):
+    """Found by fuzzing (fuzz/image_intake.py): Pillow reads this EXIF but cannot write it, GPS removed or not."""
+    data = (FIXTURES / "fuzz" / "jpeg-gps-exif-pillow-cannot-rewrite.jpg").read_bytes()
+    original = Image.open(io.BytesIO(data)).getexif()
+    assert original.get_ifd(ExifTags.IFD.GPSInfo)
+    prediction = prediction_create(owner=user, upload=SimpleUploadedFile("odd.jpg", data))
+    stored = Image.open(media_root / prediction.image.name)
+    assert not stored.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    assert stored.getexif()[ExifTags.Base.Orientation] == original[ExifTags.Base.Orientation]
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "WEBP"])

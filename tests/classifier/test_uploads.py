@@ -11,9 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from classifier.models import Prediction
-from tests.conftest import image_bytes
+from tests.conftest import FIXTURES, image_bytes
 
 pytestmark = pytest.mark.django_db
+FUZZ_FINDINGS = FIXTURES / "fuzz"  # inputs the fuzz targets (fuzz/) found that once made a 500
 
 
 def exif_rotated_jpeg():
@@ -85,6 +86,12 @@ AWKWARD = {
     "chat-😺-ünïcödé.jpg": (lambda: image_bytes("JPEG"), "image/jpeg", (64, 48)),
     "../../etc/passwd.jpg": (lambda: image_bytes("JPEG"), "image/jpeg", (64, 48)),
     "x" * 296 + ".jpg": (lambda: image_bytes("JPEG"), "image/jpeg", (64, 48)),
+    # EXIF that Pillow reads but cannot write back, which ImageOps.exif_transpose does
+    "exif-pillow-cannot-rewrite.jpg": (
+        lambda: (FUZZ_FINDINGS / "jpeg-exif-pillow-cannot-rewrite.jpg").read_bytes(),
+        "image/jpeg",
+        (12, 16),
+    ),
 }
 
 
@@ -123,6 +130,24 @@ HOSTILE = {
     "bomb.png": (png_claiming_pixels(40_000, 40_000), "megapixels"),
     "archive.jpg": (zip_file(), "not a JPEG"),
     "notes.txt": (b"just some text", "not a JPEG"),
+    # a PNG whose EXIF is looked for after its damaged pixel data
+    "broken-stream.png": ((FUZZ_FINDINGS / "png-broken-stream-before-exif.png").read_bytes(), "damaged or truncated"),
+    # pillow-heif raises EOFError, not OSError, for a truncated HEIC
+    "truncated.heic": ((FUZZ_FINDINGS / "heic-truncated.heic").read_bytes(), "damaged or truncated"),
+    # 25 megapixels in 95 bytes, in a format Pillow decodes in Python: 3 s of decoding
+    "slow-rle.bmp": ((FUZZ_FINDINGS / "bmp-rle-slow-decode.bmp").read_bytes(), "the limit is 2 megapixels"),
+    # decodes, but its EXIF (which may hold a location) cannot be read: a truncated APNG frame control after the pixels
+    "truncated-frame-control.png": (
+        (FUZZ_FINDINGS / "apng-truncated-frame-control.png").read_bytes(),
+        "damaged or truncated",
+    ),
+    # declares 16x12 pixels, decodes to more than libheif allows (a RuntimeError)
+    "larger-than-declared.heic": (
+        (FUZZ_FINDINGS / "heic-decodes-larger-than-declared.heic").read_bytes(),
+        "damaged or truncated",
+    ),
+    # Pillow counts a GIF's frames by reading past the end: an IndexError
+    "truncated-frame.gif": ((FUZZ_FINDINGS / "gif-truncated-frame.gif").read_bytes(), "damaged or truncated"),
 }
 
 
