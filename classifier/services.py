@@ -36,6 +36,10 @@ TOKEN_USE_PRECISION = timedelta(minutes=1)
 STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
+class StorageUnavailable(Exception):
+    """Stored files cannot be read right now: a failing disk, or a bucket that refuses or cannot be reached."""
+
+
 @dataclass(frozen=True)
 class Rejection:
     file_name: str
@@ -126,7 +130,8 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
         with transaction.atomic():
             prediction.save()
     except BaseException:
-        prediction.image.delete(save=False)  # no file without its record
+        with contextlib.suppress(*STORAGE_ERRORS):  # the sweep removes it later if storage fails too
+            prediction.image.delete(save=False)  # no file without its record
         raise
     return prediction
 
@@ -156,7 +161,23 @@ def prediction_delete(*, prediction: Prediction) -> None:
     storage, name = prediction.image.storage, prediction.image.name
     with transaction.atomic():
         prediction.delete()
-        transaction.on_commit(lambda: storage.delete(name))
+        # robust: storage that fails now leaves a file without a record, which sweep_uploads removes later; the
+        # deletion the person asked for has happened and is answered as such.
+        transaction.on_commit(lambda: storage.delete(name), robust=True)
+
+
+def prediction_image_bytes(*, prediction: Prediction) -> bytes | None:
+    """The stored upload; None when its file is gone from storage (removed by hand, a restore without files);
+    StorageUnavailable when storage does not answer."""
+    try:
+        with prediction.image.open("rb") as stored:
+            return stored.read()
+    except FileNotFoundError:
+        logger.error("The image of prediction %s is missing from storage: %s", prediction.pk, prediction.image.name)
+        return None
+    except STORAGE_ERRORS as error:
+        logger.error("Could not read %s: %s", prediction.image.name, error)
+        raise StorageUnavailable(prediction.image.name) from error
 
 
 def prediction_confirm(*, prediction: Prediction, reviewer) -> Prediction:
@@ -266,7 +287,7 @@ def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.wa
         try:
             with prediction.image.open("rb") as stored:
                 images.append(to_model_input(stored.read()))
-        except (OSError, ImageError) as error:
+        except (*STORAGE_ERRORS, ImageError) as error:
             warn(f"Skipped prediction {prediction.pk}: its image {prediction.image.name} cannot be read ({error})")
             continue
         corrected = prediction.review_status == Prediction.ReviewStatus.CORRECTED

@@ -94,8 +94,9 @@ def prediction_image(request, pk):
     """The stored upload, for its owner and staff only (session or API token), with the content type the
     server decided."""
     prediction = _viewable_prediction(request, pk)
-    with prediction.image.open("rb") as stored:
-        data = stored.read()
+    data = services.prediction_image_bytes(prediction=prediction)
+    if data is None:
+        raise Http404("The file of this photo is missing from storage.")
     if request.GET.get("size") == "thumbnail":
         return _image_response(thumbnail_jpeg(data, THUMBNAIL_SIZE), "image/jpeg")
     return _image_response(data, prediction.content_type)

@@ -19,6 +19,7 @@ from django.views import defaults
 from django.views.decorators.cache import cache_control, never_cache
 
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
+from classifier.services import StorageUnavailable
 from classifier_site.model_data import example_image_path, model_page
 from mlcore.labels import CLASSES
 
@@ -103,23 +104,27 @@ def bad_request(request, exception):
 
 
 def server_error(request):
-    """The 500 handler: a database that does not answer is a 503 that passes by itself, anything else a 500;
-    never a stack trace. JSON (in English, like the rest of the API) under /api/."""
+    """The 500 handler: a database or file storage that does not answer is a 503 that passes by itself, anything
+    else a 500; never a stack trace. JSON (in English, like the rest of the API) under /api/."""
     error = sys.exc_info()[1]
     database_down = isinstance(error, (OperationalError, InterfaceError))
-    status = 503 if database_down else 500
+    storage_down = isinstance(error, StorageUnavailable)
+    passing = database_down or storage_down
     api = request.path.startswith("/api/")
     with translation.override("en" if api else translation.get_language()):
         if database_down:
             message = gettext("The site cannot reach its database right now. Please try again in a moment.")
+        elif storage_down:
+            message = gettext("The site cannot read its stored files right now. Please try again in a moment.")
         else:
             message = gettext(
                 "The site hit an error it did not expect. It has been logged; please try again in a moment."
             )
+    status = 503 if passing else 500
     if api:
         response = JsonResponse({"error": message}, status=status)
     else:
         response = HttpResponse(render_to_string("500.html", {"message": message}), status=status)
-    if database_down:
+    if passing:
         response["Retry-After"] = "5"
     return response

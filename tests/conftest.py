@@ -166,6 +166,28 @@ def object_storage(settings, s3_server) -> Bucket:
     return Bucket(client, name)
 
 
+
+@pytest.fixture
+def storage_outage(settings, object_storage):
+    """Call it to take the object storage down: the bucket's endpoint becomes a port nobody listens on, tried once,
+    as when the storage service cannot be reached."""
+    import socket
+
+    from botocore.config import Config
+
+    def take_down():
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        bucket = settings.STORAGES["default"]
+        options = bucket["OPTIONS"] | {
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "client_config": Config(retries={"total_max_attempts": 1}, connect_timeout=2),
+        }
+        settings.STORAGES = settings.STORAGES | {"default": bucket | {"OPTIONS": options}}
+
+    return take_down
+
 @pytest.fixture
 def fresh_active_version():
     """The served version is looked up again at most every few seconds; tests that switch it see it at once."""

@@ -258,3 +258,34 @@ def test_an_upload_in_object_storage_is_served_from_the_bucket_and_deleted_with_
         owner_client.post(f"/predictions/{prediction.pk}/delete/")
 
     assert object_storage.keys() == set()
+
+
+def test_storage_that_does_not_answer_is_a_503_that_passes_and_a_deletion_still_happens(
+    owner_client, object_storage, storage_outage, django_capture_on_commit_callbacks
+):
+    owner_client.post("/predict/", {"images": SimpleUploadedFile("a.png", image_bytes("PNG"))})
+    prediction = Prediction.objects.get()
+    storage_outage()
+    owner_client.raise_request_exception = False
+
+    image = owner_client.get(f"/predictions/{prediction.pk}/image")
+    assert image.status_code == 503 and image["Retry-After"] == "5"
+    assert "cannot read its stored files right now" in image.content.decode()
+    assert owner_client.get(f"/predictions/{prediction.pk}/").status_code == 200  # the page needs no file
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = owner_client.post(f"/predictions/{prediction.pk}/delete/")
+    assert deleted.status_code == 302 and not Prediction.objects.exists()
+    # The file stays in the bucket until sweep_uploads finds it without a record.
+    assert object_storage.keys() == {prediction.image.name}
+
+
+def test_a_photo_whose_file_is_gone_is_a_404_logged_for_the_operator_and_its_page_still_opens(
+    owner_client, media_root, caplog
+):
+    owner_client.post("/predict/", {"images": SimpleUploadedFile("a.png", image_bytes("PNG"))})
+    prediction = Prediction.objects.get()
+    (media_root / prediction.image.name).unlink()
+    assert owner_client.get(f"/predictions/{prediction.pk}/image").status_code == 404
+    assert f"prediction {prediction.pk} is missing from storage" in caplog.text
+    assert owner_client.get(f"/predictions/{prediction.pk}/").status_code == 200
