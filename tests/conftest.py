@@ -10,9 +10,22 @@ from PIL import Image
 
 from mlcore.data import Dataset, Split
 from mlcore.labels import CLASSES
+from tests.api_schema_run import start_beside_the_suite
 from tests.chat.fake_openai import FakeOpenAI
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they deselect
+def pytest_collection_modifyitems(config, items):
+    """The API's schema run takes minutes on one core: it starts now and goes on beside the other tests."""
+    config.schema_run = None if config.option.collectonly else start_beside_the_suite(items)
+
+
+def pytest_unconfigure(config):
+    run = getattr(config, "schema_run", None)
+    if run is not None:
+        run.stop()
 
 
 def synthetic_split(per_class: int, seed: int) -> Split:
@@ -166,7 +179,6 @@ def object_storage(settings, s3_server) -> Bucket:
     return Bucket(client, name)
 
 
-
 @pytest.fixture
 def storage_outage(settings, object_storage):
     """Call it to take the object storage down: the bucket's endpoint becomes a port nobody listens on, tried once,
@@ -187,6 +199,7 @@ def storage_outage(settings, object_storage):
         settings.STORAGES = settings.STORAGES | {"default": bucket | {"OPTIONS": options}}
 
     return take_down
+
 
 @pytest.fixture
 def fresh_active_version():

@@ -182,7 +182,6 @@ def test_an_unreadable_stored_image_is_skipped_with_a_warning(reviewed):
     assert len(warnings) == 1 and f"prediction {confirmed.pk}" in warnings[0]
 
 
-
 def test_reviewed_uploads_in_storage_that_does_not_answer_are_skipped_with_a_warning_each(
     object_storage, storage_outage, reviewed
 ):
@@ -190,6 +189,7 @@ def test_reviewed_uploads_in_storage_that_does_not_answer_are_skipped_with_a_war
     warnings = []
     assert reviewed_uploads_as_training_data(warn=warnings.append) is None
     assert len(warnings) == 2 and all("cannot be read" in warning for warning in warnings)
+
 
 @pytest.mark.slow
 def test_train_include_reviewed_adds_the_reviewed_uploads_to_the_training_images(reviewed, tmp_path):
