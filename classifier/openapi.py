@@ -164,7 +164,10 @@ def openapi_description(server_url: str) -> dict:
                             "fields, or a query parameter outside this description."
                         ),
                         "401": _ERRORS["401"],
-                        "413": _response("Every file, or the whole request, was over the size limit."),
+                        "413": _response(
+                            f"Every file was over {settings.MAX_UPLOAD_BYTES // 2**20} MB, or the whole request over "
+                            f"{settings.MAX_REQUEST_BYTES // 2**20} MB (refused before it is read)."
+                        ),
                         "503": _response("The classifier is unavailable."),
                         "507": _response("The server had no room to store the files; nothing was saved."),
                     }

@@ -222,10 +222,13 @@ def test_the_openapi_description_lists_the_endpoints(client):
 def test_the_description_gives_the_sites_own_upload_limit(client, settings):
     """Found by the schema run: 21 images were a 400 the description did not foretell (it set no maxItems)."""
     settings.MAX_UPLOAD_FILES = 3
+    settings.MAX_UPLOAD_BYTES = 4 * 2**20
+    settings.MAX_REQUEST_BYTES = 13 * 2**20
     upload = client.get("/api/v1/openapi.json").json()["paths"]["/predictions"]["post"]
     image = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["image"]
-    assert image["maxItems"] == 3
+    assert image["maxItems"] == 3 and "4 MB each" in image["description"]
     assert {"413", "414"} <= set(upload["responses"])
+    assert "over 4 MB, or the whole request over 13 MB" in upload["responses"]["413"]["description"]
 
 
 def test_the_api_token_command_prints_a_working_token(client, user, capsys):
