@@ -22,6 +22,7 @@ import datetime
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tarfile
@@ -188,12 +189,29 @@ def backup_import(*, path) -> ImportSummary:
     return restore.summary
 
 
+def _json(text) -> object:
+    """JSON as export_backup writes it: finite numbers only. Python's reader would take NaN, Infinity and a
+    number too large for a float (1e999 becomes inf), which no database's JSON column stores."""
+    return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+
+
+def _not_a_number(text: str):
+    raise ValueError(f"{text} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
 def _read_manifest(archive: tarfile.TarFile, path: Path) -> dict:
     """The first member, checked; reading it needs no scan of a possibly large, possibly foreign archive."""
     try:
         first = archive.next()
         is_manifest = first is not None and first.name == MANIFEST and first.isfile()
-        manifest = json.loads(archive.extractfile(first).read()) if is_manifest else None
+        manifest = _json(archive.extractfile(first).read()) if is_manifest else None
     except UNREADABLE as error:
         raise BackupError(_one_line(f"{path} is damaged: {error}")) from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -265,7 +283,7 @@ class _Restore:
         with self.rows[name].open("rb") as lines:
             for line in lines:
                 try:
-                    row = json.loads(line)
+                    row = _json(line)
                 except ValueError as error:
                     raise BackupError(_one_line(f"{name} in the archive is damaged: {error}")) from error
                 if not isinstance(row, dict):
@@ -405,7 +423,9 @@ def _from_json(field, value):
         return None
     if isinstance(field, models.BinaryField):
         return base64.b64decode(value, validate=True)
-    return field.to_python(value)
+    value = field.to_python(value)
+    field.run_validators(value)  # what the database would refuse: a number beyond its integers, a string too long
+    return value
 
 
 def _write_line(out, row: dict) -> None:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import tarfile
 
 import pytest
@@ -15,7 +16,7 @@ from chat.services import conversation_create, conversation_rename, message_subm
 from classifier.models import Prediction
 from classifier.services import prediction_confirm, prediction_correct
 from tests.classifier.factories import make_prediction
-from tests.conftest import image_bytes
+from tests.conftest import FIXTURES, image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -279,6 +280,40 @@ def test_a_wrong_or_damaged_archive_is_a_one_line_error_and_changes_nothing(
     assert not User.objects.exists() and not Prediction.objects.exists() and not Conversation.objects.exists()
     assert media_files(media_root) == []
 
+
+
+@pytest.mark.parametrize(
+    ("written", "stands_for"),
+    [
+        ('"cat": 0.1220523170e605299', "a probability too large for a float (found by fuzzing)"),
+        ('"cat": NaN', "NaN, which Python writes and JSON does not allow"),
+        ('"cat": -Infinity', "-Infinity, likewise"),
+        ('"width": 100000000000000000000000000000', "a width too large for the database's integer"),
+        ('"original_name": "' + "x" * 300 + '"', "a name longer than its column (PostgreSQL refuses it)"),
+    ],
+)
+def test_numbers_no_database_can_store_are_a_one_line_error_and_change_nothing(
+    backup, tmp_path, media_root, written, stands_for
+):
+    with tarfile.open(backup) as archive:
+        lines = archive.extractfile("predictions.jsonl").read().decode().splitlines(keepends=True)
+    name, _ = written.split(": ")
+    lines[-1] = re.sub(f"{name}: [^,}}]+", written, lines[-1], count=1)
+    assert written in lines[-1], stands_for
+    wrong = repack(backup, tmp_path / "wrong.tar.gz", replace={"predictions.jsonl": "".join(lines).encode()})
+    delete_everything()
+    with pytest.raises(CommandError, match="damaged|bad value") as error:
+        import_backup(wrong)
+    assert "\n" not in str(error.value)
+    assert not User.objects.exists() and not Prediction.objects.exists()
+    assert media_files(media_root) == []
+
+
+def test_the_fuzzers_archive_with_a_probability_too_large_is_refused(media_root):
+    """The archive the backup_import fuzz target found: a mutated digit turned a probability into 1e605299."""
+    with pytest.raises(CommandError, match="too large"):
+        import_backup(FIXTURES / "fuzz" / "backup-probability-too-large.tar.gz")
+    assert not Prediction.objects.exists() and media_files(media_root) == []
 
 def test_an_archive_that_does_not_exist_is_a_one_line_error(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
