@@ -281,7 +281,6 @@ def test_a_wrong_or_damaged_archive_is_a_one_line_error_and_changes_nothing(
     assert media_files(media_root) == []
 
 
-
 @pytest.mark.parametrize(
     ("written", "stands_for"),
     [
@@ -314,6 +313,7 @@ def test_the_fuzzers_archive_with_a_probability_too_large_is_refused(media_root)
     with pytest.raises(CommandError, match="too large"):
         import_backup(FIXTURES / "fuzz" / "backup-probability-too-large.tar.gz")
     assert not Prediction.objects.exists() and media_files(media_root) == []
+
 
 def test_an_archive_that_does_not_exist_is_a_one_line_error(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
