@@ -307,16 +307,22 @@ class _Restore:
             self.summary.already_there["users"] += 1
         self.users[username] = user
 
+    def _owner(self, row: dict, kind: str):
+        """The user a prediction or conversation belongs to: every one has an owner."""
+        if row.get("owner") is None:
+            raise BackupError(f"An archived {kind} has no owner.")
+        return self._user(row["owner"])
+
     def _user(self, username):
         if username is None:
             return None
-        if username not in self.users:
+        if not isinstance(username, str) or username not in self.users:
             raise BackupError(f"The archive refers to a user {username!r} that is not in it.")
         return self.users[username]
 
     def _restore_prediction(self, row: dict) -> None:
         values = _values(Prediction, row)
-        owner = self._user(row.get("owner"))
+        owner = self._owner(row, "prediction")
         existing = Prediction.objects.filter(owner=owner, sha256=values["sha256"], created_at=values["created_at"])
         prediction = existing.first()
         if prediction is not None:
@@ -355,18 +361,20 @@ class _Restore:
         conversation_model = apps.get_model("chat", "Conversation")
         message_model = apps.get_model("chat", "Message")
         values = _values(conversation_model, row)
-        owner = self._user(row.get("owner"))
+        owner = self._owner(row, "conversation")
         if conversation_model.objects.filter(owner=owner, created_at=values["created_at"]).exists():
             self.summary.already_there["conversations"] += 1
             return
         prediction = None
         if row.get("prediction") is not None:
-            if row["prediction"] not in self.predictions:
+            if not isinstance(row["prediction"], int) or row["prediction"] not in self.predictions:
                 raise BackupError(
                     f"A conversation refers to prediction {row['prediction']}, which is not in the archive."
                 )
             prediction = self.predictions[row["prediction"]]
         conversation = conversation_model.objects.create(owner=owner, prediction=prediction, **values)
+        if not isinstance(row.get("messages"), list):
+            raise BackupError("An archived conversation has no list of messages.")
         messages = [message_model(conversation=conversation, **_values(message_model, m)) for m in row["messages"]]
         message_model.objects.bulk_create(messages)
         self.summary.created["conversations"] += 1

@@ -308,10 +308,42 @@ def test_numbers_no_database_can_store_are_a_one_line_error_and_change_nothing(
     assert media_files(media_root) == []
 
 
-def test_the_fuzzers_archive_with_a_probability_too_large_is_refused(media_root):
-    """The archive the backup_import fuzz target found: a mutated digit turned a probability into 1e605299."""
-    with pytest.raises(CommandError, match="too large"):
-        import_backup(FIXTURES / "fuzz" / "backup-probability-too-large.tar.gz")
+@pytest.mark.parametrize(
+    ("member", "key", "value", "message"),
+    [
+        ("predictions.jsonl", "owner", None, "An archived prediction has no owner"),  # found by fuzzing
+        ("predictions.jsonl", "owner", ["carol"], "refers to a user"),
+        ("conversations.jsonl", "owner", None, "An archived conversation has no owner"),
+        ("conversations.jsonl", "prediction", [1], "refers to prediction"),
+        ("conversations.jsonl", "messages", None, "has no list of messages"),
+        ("conversations.jsonl", "messages", ["hello"], "An archived message has no"),
+    ],
+)
+def test_a_row_without_what_it_belongs_to_is_a_one_line_error_and_changes_nothing(
+    backup, tmp_path, media_root, member, key, value, message
+):
+    with tarfile.open(backup) as archive:
+        rows = [json.loads(line) for line in archive.extractfile(member).read().splitlines()]
+    rows[-1][key] = value
+    written = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    wrong = repack(backup, tmp_path / "wrong.tar.gz", replace={member: written})
+    delete_everything()
+    with pytest.raises(CommandError, match=message):
+        import_backup(wrong)
+    assert not User.objects.exists() and not Prediction.objects.exists() and not Conversation.objects.exists()
+    assert media_files(media_root) == []
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        ("backup-probability-too-large.tar.gz", "too large"),  # a mutated digit: 0.12e605299
+        ("backup-prediction-without-owner.tar.gz", "has no owner"),  # a mutated key: no "owner"
+    ],
+)
+def test_the_archives_the_fuzzer_found_are_refused(media_root, archive, message):
+    with pytest.raises(CommandError, match=message):
+        import_backup(FIXTURES / "fuzz" / archive)
     assert not Prediction.objects.exists() and media_files(media_root) == []
 
 
