@@ -428,6 +428,8 @@ def _to_json(field, value):
 
 def _from_json(field, value):
     if value is None:
+        if not field.null:  # never exported so: the column cannot hold it
+            raise ValueError(f"{field.name} cannot be empty")
         return None
     if isinstance(field, models.BinaryField):
         return base64.b64decode(value, validate=True)

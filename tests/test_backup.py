@@ -317,6 +317,8 @@ def test_numbers_no_database_can_store_are_a_one_line_error_and_change_nothing(
         ("conversations.jsonl", "prediction", [1], "refers to prediction"),
         ("conversations.jsonl", "messages", None, "has no list of messages"),
         ("conversations.jsonl", "messages", ["hello"], "An archived message has no"),
+        ("users.jsonl", "username", None, "username cannot be empty"),
+        ("predictions.jsonl", "label", None, "label cannot be empty"),
     ],
 )
 def test_a_row_without_what_it_belongs_to_is_a_one_line_error_and_changes_nothing(
