@@ -372,9 +372,9 @@ class _Restore:
                     f"A conversation refers to prediction {row['prediction']}, which is not in the archive."
                 )
             prediction = self.predictions[row["prediction"]]
-        conversation = conversation_model.objects.create(owner=owner, prediction=prediction, **values)
         if not isinstance(row.get("messages"), list):
             raise BackupError("An archived conversation has no list of messages.")
+        conversation = conversation_model.objects.create(owner=owner, prediction=prediction, **values)
         messages = [message_model(conversation=conversation, **_values(message_model, m)) for m in row["messages"]]
         message_model.objects.bulk_create(messages)
         self.summary.created["conversations"] += 1
