@@ -8,7 +8,7 @@ import numpy as np
 from django.utils.translation import gettext
 from PIL import ExifTags, Image
 
-from mlcore.preprocessing import DECODING_ERRORS, upright_rgb
+from mlcore.preprocessing import DECODING_ERRORS, exif_orientation, upright_rgb
 
 try:  # HEIC/HEIF photos from phones, where the optional decoder installs
     from pillow_heif import register_heif_opener
@@ -78,7 +78,7 @@ def inspect_image(data: bytes, *, max_pixels: int) -> InspectedImage:
         )
     content_type, suffix = ACCEPTED_FORMATS[image.format]
     try:
-        orientation = _orientation(image)  # a PNG's EXIF can follow its pixels, so reading it may decode them
+        orientation = exif_orientation(image)  # a PNG's EXIF can follow its pixels, so reading it may decode them
     except DECODING_ERRORS:
         raise ImageRejected(_damaged()) from None
     if orientation in ROTATED_ORIENTATIONS:
@@ -136,7 +136,7 @@ def _without_location(data: bytes, image_format: str) -> bytes:
 def _orientation_only(image: Image.Image) -> bytes:
     """EXIF that keeps just the image's orientation, so that the stored copy still displays upright."""
     exif = Image.Exif()
-    if (orientation := _orientation(image)) != 1:
+    if (orientation := exif_orientation(image)) != 1:
         exif[ExifTags.Base.Orientation] = orientation
     return exif.tobytes()
 
@@ -146,13 +146,6 @@ def _has_location(image: Image.Image) -> bool:
     if isinstance(xmp, str):
         xmp = xmp.encode()
     return bool(image.getexif().get_ifd(ExifTags.IFD.GPSInfo)) or b"GPSLatitude" in xmp or b"GPSLongitude" in xmp
-
-
-def _orientation(image: Image.Image) -> int:
-    try:
-        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
-    except (TypeError, ValueError):
-        return 1
 
 
 def squares_image(squares) -> tuple[bytes, list[list[int]]]:

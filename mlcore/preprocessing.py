@@ -170,13 +170,18 @@ def _centre_square(size):
     return (left, top, left + side, top + side)
 
 
+def exif_orientation(image: Image.Image) -> int:
+    """The image's EXIF orientation (1, upright, when it has none or a damaged one)."""
+    try:
+        return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except (TypeError, ValueError):
+        return 1
+
+
 def _upright(image: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation says. Not ImageOps.exif_transpose: that also writes the EXIF back
     into the copy, and Pillow cannot write some damaged entries that it reads (a TypeError, found by fuzzing)."""
-    try:
-        orientation = int(image.getexif().get(ExifTags.Base.Orientation, 1))
-    except (TypeError, ValueError):
-        orientation = 1
+    orientation = exif_orientation(image)
     return image.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else image
 
 

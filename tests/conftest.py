@@ -10,7 +10,7 @@ from PIL import Image
 
 from mlcore.data import Dataset, Split
 from mlcore.labels import CLASSES
-from tests.api_schema_run import start_beside_the_suite
+from tests.api_schema_run import free_port, start_beside_the_suite
 from tests.chat.fake_openai import FakeOpenAI
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -183,14 +183,10 @@ def object_storage(settings, s3_server) -> Bucket:
 def storage_outage(settings, object_storage):
     """Call it to take the object storage down: the bucket's endpoint becomes a port nobody listens on, tried once,
     as when the storage service cannot be reached."""
-    import socket
-
     from botocore.config import Config
 
     def take_down():
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         bucket = settings.STORAGES["default"]
         options = bucket["OPTIONS"] | {
             "endpoint_url": f"http://127.0.0.1:{port}",

@@ -1,13 +1,13 @@
 """The chat against a real OpenAI-compatible HTTP server: streaming, tools, failures, limits and privacy."""
 
 import json
-import socket
 import time
 
 import pytest
 
 from chat.models import Conversation, Message
 from chat.services import conversation_create, message_submit, reply_events
+from tests.api_schema_run import free_port
 from tests.chat.fake_openai import cut, hang, refuse_tools_then, status, stream, tool_call
 from tests.classifier.factories import make_prediction
 
@@ -130,10 +130,7 @@ def test_a_stream_cut_midway_keeps_the_partial_answer_marked_incomplete(owner_cl
 
 
 def test_an_unreachable_server_is_reported(owner_client, conversation, settings):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{port}/v1"
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nobody listens there
     kind, data = events_of(send(owner_client, conversation, "hello?"))[-1]
     assert kind == "error" and "cannot be reached" in data["message"]
     assert conversation.messages.first().content == "hello?"
