@@ -27,6 +27,7 @@ def test_one_input(data: bytes) -> None:
     try:
         inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
         _case, kept, squares = CLASSIFIER.prepare(inspected.image)
+        stored = without_location(data, inspected.format)  # refuses a photo whose metadata cannot be read
     except (ImageRejected, ImageError):
         return
     for name, pixels in squares.items():
@@ -34,7 +35,6 @@ def test_one_input(data: bytes) -> None:
         if pixels.shape != (size, size, 3) or pixels.dtype != "uint8":
             raise AssertionError(f"{name}'s square is {pixels.shape} {pixels.dtype}, not ({size}, {size}, 3) uint8")
     squares_image(list(kept.values()))
-    stored = without_location(data, inspected.format)
     if _has_location(open_image(stored)):
         raise AssertionError("the copy to store still carries GPS data")
     if inspect_image(stored, max_pixels=settings.MAX_IMAGE_PIXELS).content_type != inspected.content_type:
