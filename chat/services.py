@@ -1,10 +1,13 @@
 """Conversations and messages: every write, and the streaming of replies from the chat server.
 
 A user's message is saved before the chat server is called; the reply is saved as it streams in, and ends
-complete, cut short (Stop, a closed page, a broken stream) or failed, with the reason shown to the user.
+complete, cut short (Stop, a closed page, a broken stream, CHAT_REPLY_MAX_SECONDS) or failed, with the reason shown
+to the user. A user has one answer streaming at a time, and CHAT_MESSAGES_PER_MINUTE counts every answer asked for
+(a regenerated one too): each holds a server thread and costs a call upstream.
 """
 
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import openai
@@ -18,6 +21,7 @@ from chat.markdown import render_markdown
 from chat.models import Conversation, Message
 from chat.prompts import prediction_context, system_prompt
 from chat.tools import TOOLS, run_tool
+from classifier.limits import RateLimited, rate_limit_take
 
 TITLE_LENGTH = 60
 MAX_TOOL_ROUNDS = 3
@@ -29,9 +33,23 @@ STOP_CHECK_EVERY = 0.2  # seconds between looks at the Stop flag
 class ChatRefused(Exception):
     """A message the site will not send on; the text is for the user."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+
+
+class ReplyOverran(Exception):
+    """An answer still streaming after CHAT_REPLY_MAX_SECONDS."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a send or a regenerate saved: the user's message (None when an answer is asked for again) and the
+    answer to it, streaming until reply_events ends it."""
+
+    question: Message | None
+    reply: Message
 
 
 def conversation_create(*, owner, model: str | None = None, prediction=None) -> Conversation:
@@ -47,11 +65,13 @@ def conversation_create(*, owner, model: str | None = None, prediction=None) -> 
     return conversation
 
 
-def conversation_start(*, owner, content: str, model: str | None = None) -> Message:
-    """A new conversation with its first message, or neither when the message is refused."""
-    text = _checked_message(owner=owner, content=content)
+def conversation_start(*, owner, content: str, model: str | None = None) -> Turn:
+    """A new conversation with its first message and the answer begun, or nothing when the message is refused."""
+    text = _checked_message(content)
     with transaction.atomic():
-        return _message_save(conversation_create(owner=owner, model=model), text)
+        _claim_turn(owner)
+        conversation = conversation_create(owner=owner, model=model)
+        return Turn(_message_save(conversation, text), _reply_begin(conversation))
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -68,13 +88,67 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def message_submit(*, conversation: Conversation, content: str) -> Message:
-    """Check and save the user's message (before anything is sent upstream); the first one names the chat."""
-    return _message_save(conversation, _checked_message(owner=conversation.owner, content=content))
+def message_submit(*, conversation: Conversation, content: str) -> Turn:
+    """Check and save the user's message (before anything is sent upstream) and begin its answer; the first message
+    names the chat. ChatRefused, with nothing saved, when it cannot be sent."""
+    text = _checked_message(content)
+    with transaction.atomic():
+        _claim_turn(conversation.owner)
+        return Turn(_message_save(conversation, text), _reply_begin(conversation))
 
 
-def _checked_message(*, owner, content: str) -> str:
-    """The message's text, or ChatRefused saying why it cannot be sent (empty, too long, too many a minute)."""
+def reply_regenerate(*, conversation: Conversation) -> Turn:
+    """Remove the answer to the last user message and begin a new one (Regenerate, Retry): counted as a message."""
+    with transaction.atomic():
+        _claim_turn(conversation.owner)
+        last_user = conversation.messages.filter(role=Message.Role.USER).last()
+        if last_user is None:
+            raise ChatRefused(gettext("There is no message to answer yet."))
+        conversation.messages.filter(role=Message.Role.ASSISTANT, created_at__gte=last_user.created_at).delete()
+        return Turn(None, _reply_begin(conversation))
+
+
+def _claim_turn(owner) -> None:
+    """Count one answer against CHAT_MESSAGES_PER_MINUTE and make sure none of `owner`'s is streaming, or raise
+    ChatRefused (429). Call it inside the transaction that saves the turn: the count's row stays locked until then,
+    so parallel sends are counted one after the other and cannot start two answers."""
+    try:
+        rate_limit_take(
+            scope="chat", key=f"user:{owner.pk}", limit=settings.CHAT_MESSAGES_PER_MINUTE, window=timedelta(minutes=1)
+        )
+    except RateLimited as refusal:
+        raise ChatRefused(_too_many_messages(), 429, refusal.retry_after) from None
+    if _streaming_replies(owner).exists():
+        raise ChatRefused(
+            gettext(
+                "An answer is still being written for you (in this or another window). Wait for it or stop it, then "
+                "send again; your text is still in the box."
+            ),
+            429,
+            5,
+        )
+
+
+def _streaming_replies(owner):
+    """`owner`'s answers still being written. One older than CHAT_REPLY_MAX_SECONDS (and a last wait for the chat
+    server) cannot be: its stream would have ended it, so its server process died, and it no longer counts."""
+    alive_for = timedelta(seconds=settings.CHAT_REPLY_MAX_SECONDS + settings.OPENAI_TIMEOUT)
+    return Message.objects.filter(
+        conversation__owner=owner, status=Message.Status.STREAMING, created_at__gte=timezone.now() - alive_for
+    )
+
+
+def _reply_begin(conversation: Conversation) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=conversation.model,
+    )
+
+
+def _checked_message(content: str) -> str:
+    """The message's text, or ChatRefused saying why it cannot be sent (empty, too long)."""
     text = content.strip()
     if not text:
         raise ChatRefused(gettext("Write a message first."))
@@ -87,24 +161,15 @@ def _checked_message(*, owner, content: str) -> str:
             )
             % {"limit": settings.CHAT_MAX_MESSAGE_CHARS, "length": len(text)}
         )
-    recent = Message.objects.filter(
-        conversation__owner=owner,
-        role=Message.Role.USER,
-        created_at__gte=timezone.now() - timedelta(minutes=1),
-    ).count()
-    if recent >= settings.CHAT_MESSAGES_PER_MINUTE:
-        raise ChatRefused(
-            ngettext(
-                "You can send %(limit)d message a minute. Wait a moment, then send again; your text is still in "
-                "the box.",
-                "You can send %(limit)d messages a minute. Wait a moment, then send again; your text is still in "
-                "the box.",
-                settings.CHAT_MESSAGES_PER_MINUTE,
-            )
-            % {"limit": settings.CHAT_MESSAGES_PER_MINUTE},
-            429,
-        )
     return text
+
+
+def _too_many_messages() -> str:
+    return ngettext(
+        "You can send %(limit)d message a minute. Wait a moment, then send again; your text is still in the box.",
+        "You can send %(limit)d messages a minute. Wait a moment, then send again; your text is still in the box.",
+        settings.CHAT_MESSAGES_PER_MINUTE,
+    ) % {"limit": settings.CHAT_MESSAGES_PER_MINUTE}
 
 
 def _message_save(conversation: Conversation, text: str) -> Message:
@@ -127,37 +192,28 @@ def message_stop(*, message: Message) -> None:
     Message.objects.filter(pk=message.pk, status=Message.Status.STREAMING).update(stop_requested=True)
 
 
-def reply_discard_last(*, conversation: Conversation) -> None:
-    """Remove the answer to the last user message, so that it can be asked again (Regenerate, Retry)."""
-    last_user = conversation.messages.filter(role=Message.Role.USER).last()
-    if last_user is None:
-        raise ChatRefused(gettext("There is no message to answer yet."))
-    conversation.messages.filter(role=Message.Role.ASSISTANT, created_at__gte=last_user.created_at).exclude(
-        status=Message.Status.STREAMING
-    ).delete()
-
-
 def upstream_messages(conversation: Conversation) -> list[dict]:
-    history = conversation.messages.exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING])
+    """The system prompt and the last CHAT_CONTEXT_MESSAGES messages: what one call upstream costs stays bounded
+    however long the conversation grows."""
+    history = conversation.messages.exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING]).exclude(
+        content=""
+    )
+    recent = reversed(history.order_by("-created_at", "-id")[: settings.CHAT_CONTEXT_MESSAGES])
     return [
         {"role": "system", "content": system_prompt(conversation.context)},
-        *({"role": message.role, "content": message.content} for message in history if message.content),
+        *({"role": message.role, "content": message.content} for message in recent),
     ]
 
 
-def reply_events(*, conversation: Conversation, user):
-    """Ask the chat server to answer the conversation; yield (event, data) pairs while the reply streams in.
+def reply_events(*, reply: Message, user):
+    """Ask the chat server for `reply` (a Turn's, begun by message_submit, conversation_start or reply_regenerate);
+    yield (event, data) pairs while it streams in.
 
     Events: start {message_id}; delta {text[, html]}; tool {name}; done {message_id, status, html, usage};
     error {message, retry_after, message_id, status, html}. Closing the generator (the page went away) saves
     the reply as cut short and ends the upstream request.
     """
-    reply = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        model=conversation.model,
-    )
+    conversation = reply.conversation
     writer = ReplyWriter(reply)
     yield "start", {"message_id": reply.pk}
     try:
@@ -165,6 +221,10 @@ def reply_events(*, conversation: Conversation, user):
     except GeneratorExit:
         writer.finish(Message.Status.INCOMPLETE)
         raise
+    except ReplyOverran:
+        message = _overran()
+        writer.finish(Message.Status.INCOMPLETE if writer.text else Message.Status.FAILED, error=message)
+        yield "error", {"message": message, "retry_after": None, **writer.summary()}
     except UPSTREAM_ERRORS as error:
         failure = describe_failure(error, streamed_anything=bool(writer.text))
         writer.finish(Message.Status.INCOMPLETE if writer.text else Message.Status.FAILED, error=str(failure))
@@ -202,6 +262,8 @@ def _stream(conversation, user, writer):
                 if writer.stop_requested():
                     writer.finish(Message.Status.INCOMPLETE)
                     return
+                if writer.overran():
+                    raise ReplyOverran()
         if not calls or tools is None:
             writer.finish(Message.Status.COMPLETE)
             return
@@ -217,6 +279,12 @@ def _stream(conversation, user, writer):
                 }
             )
     writer.finish(Message.Status.COMPLETE)
+
+
+def _overran() -> str:
+    return gettext("The answer took longer than %(seconds)d seconds and was cut short here.") % {
+        "seconds": settings.CHAT_REPLY_MAX_SECONDS
+    }
 
 
 def _open(model, messages, tools):
@@ -253,8 +321,11 @@ class ReplyWriter:
         self.parts: list[str] = []
         self.text = ""
         now = time.monotonic()
-        self._rendered_at = self._saved_at = self._stop_checked_at = now
+        self._rendered_at = self._saved_at = self._stop_checked_at = self._started_at = now
         self._finished = False
+
+    def overran(self) -> bool:
+        return time.monotonic() - self._started_at > settings.CHAT_REPLY_MAX_SECONDS
 
     def add(self, text: str) -> None:
         self.parts.append(text)

@@ -67,12 +67,12 @@ def chat_start(request):
     """The first message, typed on /chat/: creates the conversation, then answers as chat_send does."""
     content = request.POST.get("content", "")
     if not chat_configured():
-        return _refused(request, None, gettext("Chat is not configured on this site."), 503, content)
+        return _refused(request, None, _not_configured(), content)
     try:
-        message = services.conversation_start(owner=request.user, content=content, model=request.POST.get("model"))
+        turn = services.conversation_start(owner=request.user, content=content, model=request.POST.get("model"))
     except services.ChatRefused as refusal:
-        return _refused(request, None, str(refusal), refusal.status, content)
-    return _reply(request, message.conversation, _accepted(message))
+        return _refused(request, None, refusal, content)
+    return _reply(request, turn, _accepted(turn.question))
 
 
 @login_required
@@ -81,12 +81,12 @@ def chat_send(request, pk):
     conversation = _own_conversation(request, pk)
     content = request.POST.get("content", "")
     if not chat_configured():
-        return _refused(request, conversation, gettext("Chat is not configured on this site."), 503, content)
+        return _refused(request, conversation, _not_configured(), content)
     try:
-        message = services.message_submit(conversation=conversation, content=content)
+        turn = services.message_submit(conversation=conversation, content=content)
     except services.ChatRefused as refusal:
-        return _refused(request, conversation, str(refusal), refusal.status, content)
-    return _reply(request, conversation, _accepted(message))
+        return _refused(request, conversation, refusal, content)
+    return _reply(request, turn, _accepted(turn.question))
 
 
 @login_required
@@ -94,12 +94,12 @@ def chat_send(request, pk):
 def chat_regenerate(request, pk):
     conversation = _own_conversation(request, pk)
     if not chat_configured():
-        return _refused(request, conversation, gettext("Chat is not configured on this site."), 503)
+        return _refused(request, conversation, _not_configured())
     try:
-        services.reply_discard_last(conversation=conversation)
+        turn = services.reply_regenerate(conversation=conversation)
     except services.ChatRefused as refusal:
-        return _refused(request, conversation, str(refusal), refusal.status)
-    return _reply(request, conversation, {})
+        return _refused(request, conversation, refusal)
+    return _reply(request, turn, {})
 
 
 @login_required
@@ -138,11 +138,19 @@ def _wants_events(request) -> bool:
     return "text/event-stream" in request.headers.get("Accept", "")
 
 
-def _refused(request, conversation, message, status, draft=""):
+def _not_configured() -> services.ChatRefused:
+    return services.ChatRefused(gettext("Chat is not configured on this site."), 503)
+
+
+def _refused(request, conversation, refusal: services.ChatRefused, draft=""):
     """The reason, as JSON for the page's script, or the page again with the text still in the box."""
     if _wants_events(request):
-        return JsonResponse({"error": message}, status=status)
-    return _chat_page(request, conversation, error=message, draft=draft, status=status)
+        response = JsonResponse({"error": str(refusal)}, status=refusal.status)
+    else:
+        response = _chat_page(request, conversation, error=str(refusal), draft=draft, status=refusal.status)
+    if refusal.retry_after is not None:
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _accepted(message) -> dict:
@@ -160,12 +168,12 @@ def _accepted(message) -> dict:
     }
 
 
-def _reply(request, conversation, first_event):
-    events = services.reply_events(conversation=conversation, user=request.user)
+def _reply(request, turn, first_event):
+    events = services.reply_events(reply=turn.reply, user=request.user)
     if not _wants_events(request):
         for _ in events:  # no JavaScript: write the whole reply, then show the page again
             pass
-        return redirect(conversation)
+        return redirect(turn.reply.conversation)
     stream = _server_sent(first_event, events, translation.get_language())
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

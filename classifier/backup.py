@@ -385,8 +385,13 @@ class _Restore:
 
 
 def _columns(model) -> list:
-    """Every stored field but the primary key and relations (relations are written by hand, by natural key)."""
-    return [field for field in model._meta.concrete_fields if not field.primary_key and not field.is_relation]
+    """Every stored field but the primary key, relations (written by hand, by natural key) and a prediction's
+    thumbnail (made again from the image the first time it is shown)."""
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key and not field.is_relation and not (model is Prediction and field.name == "thumbnail")
+    ]
 
 
 def _plain_fields(instance) -> dict:

@@ -40,9 +40,10 @@ ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and hei
 class ImageRejected(ValueError):
     """An upload that cannot be classified; the message is for the person who sent it."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, *, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds, when a rate limit refused it (429)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class Prediction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions", verbose_name=_("owner")
     )
     image = models.FileField(_("image"), upload_to=prediction_image_path, max_length=200)
+    # A small JPEG made when the photo is stored (or the first time one from before is asked for), so that lists
+    # never decode the full photo: a 7000x7000 PNG takes 150 MB to decode.
+    thumbnail = models.FileField(_("thumbnail"), max_length=200, blank=True, editable=False)
     original_name = models.CharField(
         _("original name"), max_length=255, help_text=_("The file name the client sent; never used as a path.")
     )
@@ -235,3 +238,24 @@ class ModelVersion(models.Model):
     @property
     def test_accuracy(self):
         return (self.metadata.get("test") or {}).get("accuracy")
+
+
+class RateLimit(models.Model):
+    """The recent uses of one limited action (uploads, chat messages, sign-ups) by one user or client address.
+
+    Kept in the database, so a limit holds however many app servers share it; its row is locked while a use is
+    counted, so requests in parallel cannot all pass the same last free place."""
+
+    scope = models.CharField(_("limit"), max_length=30)
+    key = models.CharField(_("user or address"), max_length=100)
+    uses = models.JSONField(
+        _("uses"), default=list, help_text=_("When each use within the window happened (Unix time).")
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="one_rate_limit_per_key")]
+        verbose_name = _("rate limit")
+        verbose_name_plural = _("rate limits")
+
+    def __str__(self):
+        return f"{self.scope} {self.key}"

@@ -69,11 +69,19 @@ _PREDICTION = {
         },
         "heat_map": {
             "type": ["object", "null"],
-            "description": "With ?explain=1: which regions drove the label (cells 0-1 over the photo's centre square).",
+            "description": "With ?explain=1: which regions drove the label (cells 0-1 over the photo's centre square); "
+            "null when the model version that made the prediction is gone. One prediction's answer (and an upload's) "
+            "makes it; a list gives only those made before, with cells null for the others: fetch their "
+            "heat_map_url.",
             "properties": {
-                "cells": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                "cells": {"type": ["array", "null"], "items": {"type": "array", "items": {"type": "number"}}},
                 "image_url": {"type": "string", "format": "uri"},
             },
+        },
+        "heat_map_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "This prediction with ?explain=1: its heat map, made if it was not yet.",
         },
         "top_k": {
             "type": "array",
@@ -166,8 +174,17 @@ def openapi_description(server_url: str) -> dict:
                         "401": _ERRORS["401"],
                         "413": _response(
                             f"Every file was over {settings.MAX_UPLOAD_BYTES // 2**20} MB, or the whole request over "
-                            f"{settings.MAX_REQUEST_BYTES // 2**20} MB (refused before it is read)."
+                            f"{settings.MAX_REQUEST_BYTES // 2**20} MB (refused before it is read), or every file was "
+                            "over the room left in the caller's quota (UPLOAD_QUOTA_MB: "
+                            f"{settings.UPLOAD_QUOTA_BYTES // 2**20} MB of photos kept)."
                         ),
+                        "429": {
+                            **_response(
+                                f"Over the caller's upload rate (UPLOADS_PER_HOUR: {settings.UPLOADS_PER_HOUR} images "
+                                "in a rolling hour); nothing was stored. Retry-After says when one more is allowed."
+                            ),
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+                        },
                         "503": _response("The classifier is unavailable."),
                         "507": _response("The server had no room to store the files; nothing was saved."),
                     }

@@ -12,14 +12,30 @@ from pathlib import Path
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from classifier.class_names import class_name
-from classifier.images import ImageRejected, inspect_image, square_from_image, squares_image, without_location
-from classifier.ml import classifier_for_version, forget_active_model, get_classifier, load_bundle
+from classifier.images import (
+    ImageRejected,
+    inspect_image,
+    square_from_image,
+    squares_image,
+    thumbnail_jpeg,
+    without_location,
+)
+from classifier.limits import RateLimited, rate_limit_take
+from classifier.ml import (
+    ClassifierUnavailable,
+    classifier_for_version,
+    forget_active_model,
+    get_classifier,
+    load_bundle,
+)
 from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
 from mlcore.bundle import BundleError, read_metadata
 from mlcore.data import Split
@@ -29,6 +45,8 @@ from mlcore.preprocessing import ImageError, resize_pixels, to_model_input
 logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "clf_"
+THUMBNAIL_SIZE = 256  # pixels on the longer side
+UPLOADS_WINDOW = timedelta(hours=1)
 # How exactly a token's last use is kept: writing it on every request cost an upload 2 ms of a database write.
 TOKEN_USE_PRECISION = timedelta(minutes=1)
 # What storing or reading a file can raise: the file system's OSError, or, with object storage (django-storages'
@@ -44,7 +62,8 @@ class StorageUnavailable(Exception):
 class Rejection:
     file_name: str
     reason: str
-    status: int  # 400; 413 for a file over the size limit; 507 when it could not be stored
+    status: int  # 400; 413 for a file over the size limit or the quota; 429 over the rate; 507 when not stored
+    retry_after: int | None = None  # seconds, with 429
 
     @property
     def message(self) -> str:
@@ -58,14 +77,22 @@ class UploadResult:
 
     @property
     def status(self) -> int:
-        """201 when anything was stored; otherwise 507 when storage failed, 413 when every file was too big,
-        else 400."""
+        """201 when anything was stored; otherwise 507 when storage failed, 429 when the rate limit refused a file,
+        413 when every file was too big or over the quota, else 400."""
         if self.predictions:
             return 201
         statuses = {rejection.status for rejection in self.rejections}
         if 507 in statuses:
             return 507
+        if 429 in statuses:
+            return 429
         return 413 if statuses == {413} else 400
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds until the rate limit lets another image through, when it refused one."""
+        waits = [rejection.retry_after for rejection in self.rejections if rejection.retry_after is not None]
+        return min(waits) if waits else None
 
 
 def prediction_create_many(*, owner, files, oversize_names=()) -> UploadResult:
@@ -78,18 +105,24 @@ def prediction_create_many(*, owner, files, oversize_names=()) -> UploadResult:
         try:
             result.predictions.append(prediction_create(owner=owner, upload=upload))
         except ImageRejected as error:
-            result.rejections.append(Rejection(name, str(error), error.status))
+            result.rejections.append(Rejection(name, str(error), error.status, error.retry_after))
     return result
 
 
 def prediction_create(*, owner, upload) -> Prediction:
     """Classify one uploaded file and store the record and its image together, or neither.
 
-    Raises ImageRejected for anything that is not an accepted, decodable image within the limits, and
-    ClassifierUnavailable when the model cannot be loaded.
+    Every file sent counts towards the owner's UPLOADS_PER_HOUR, stored or not: the work is done either way.
+    Raises ImageRejected for anything that is not an accepted, decodable image within the limits (the owner's
+    rate and quota included), and ClassifierUnavailable when the model cannot be loaded.
     """
     if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
         raise ImageRejected(_too_large(), 413)
+    _check_quota(owner, upload.size or 0)
+    try:
+        rate_limit_take(scope="uploads", key=f"user:{owner.pk}", limit=settings.UPLOADS_PER_HOUR, window=UPLOADS_WINDOW)
+    except RateLimited as refusal:
+        raise ImageRejected(_over_the_upload_rate(), 429, retry_after=refusal.retry_after) from None
     classifier = get_classifier()
     # The whole upload, storing included, in one of the process's few slots: uploads beyond those wait rather than
     # compete for the core (README, "Uploads under load").
@@ -102,6 +135,7 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     try:
         result = classifier.classify([inspected.image])[0]
+        thumbnail = thumbnail_jpeg(data, THUMBNAIL_SIZE)
     except ImageError:
         raise ImageRejected(gettext("the image is damaged or truncated and cannot be decoded")) from None
     stored = without_location(data, inspected.format)
@@ -127,13 +161,47 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     )
     prediction.image.name = _store_file(prediction, stored, inspected.suffix)
     try:
+        prediction.thumbnail.name = _store_file(prediction, thumbnail, ".thumbnail.jpg")
         with transaction.atomic():
+            _check_quota(owner, len(data), lock=True)  # again, in the transaction that saves: parallel uploads
             prediction.save()
     except BaseException:
-        with contextlib.suppress(*STORAGE_ERRORS):  # the sweep removes it later if storage fails too
+        with contextlib.suppress(*STORAGE_ERRORS):  # the sweep removes them later if storage fails too
             prediction.image.delete(save=False)  # no file without its record
+            if prediction.thumbnail:
+                prediction.thumbnail.delete(save=False)
         raise
     return prediction
+
+
+def user_storage_used(*, user) -> int:
+    """The bytes of the photos `user` keeps, as uploaded: what UPLOAD_QUOTA_MB limits."""
+    return Prediction.objects.owned_by(user).aggregate(total=Sum("size_bytes"))["total"] or 0
+
+
+def _check_quota(owner, size: int, *, lock: bool = False) -> None:
+    """ImageRejected (413) when keeping `size` more bytes would take `owner` over UPLOAD_QUOTA_MB. With `lock`, the
+    owner's row stays locked until the transaction ends, so that two uploads cannot both take the last room."""
+    quota = settings.UPLOAD_QUOTA_BYTES
+    if quota <= 0:
+        return
+    if lock:
+        list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+    used = user_storage_used(user=owner)
+    if used + size > quota:
+        raise ImageRejected(
+            gettext("your photos take %(used)s MB of your %(quota)s MB; delete some of them (History) to upload more")
+            % {"used": f"{used / 2**20:.1f}", "quota": f"{quota / 2**20:g}"},
+            413,
+        )
+
+
+def _over_the_upload_rate() -> str:
+    return ngettext(
+        "you can upload %(limit)d image an hour; wait a little and send it again",
+        "you can upload %(limit)d images an hour; wait a little and send it again",
+        settings.UPLOADS_PER_HOUR,
+    ) % {"limit": settings.UPLOADS_PER_HOUR}
 
 
 def _too_large() -> str:
@@ -157,13 +225,15 @@ def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
 
 
 def prediction_delete(*, prediction: Prediction) -> None:
-    """Delete the record, then its file once the deletion is committed (no record ever points at nothing)."""
-    storage, name = prediction.image.storage, prediction.image.name
+    """Delete the record, then its files once the deletion is committed (no record ever points at nothing)."""
+    storage = prediction.image.storage
+    names = [name for name in (prediction.image.name, prediction.thumbnail.name) if name]
     with transaction.atomic():
         prediction.delete()
         # robust: storage that fails now leaves a file without a record, which sweep_uploads removes later; the
         # deletion the person asked for has happened and is answered as such.
-        transaction.on_commit(lambda: storage.delete(name), robust=True)
+        for name in names:
+            transaction.on_commit(lambda name=name: storage.delete(name), robust=True)
 
 
 def prediction_image_bytes(*, prediction: Prediction) -> bytes | None:
@@ -178,6 +248,49 @@ def prediction_image_bytes(*, prediction: Prediction) -> bytes | None:
     except STORAGE_ERRORS as error:
         logger.error("Could not read %s: %s", prediction.image.name, error)
         raise StorageUnavailable(prediction.image.name) from error
+
+
+def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
+    """The small JPEG of the photo: the one kept, or, for a photo stored before thumbnails were, made once (in one
+    of the classifier's slots, so that at most a few photos are decoded at a time) and kept. None and
+    StorageUnavailable as for prediction_image_bytes."""
+    if prediction.thumbnail:
+        try:
+            with prediction.thumbnail.open("rb") as stored:
+                return stored.read()
+        except FileNotFoundError:
+            logger.warning("The thumbnail of prediction %s is missing; making it again", prediction.pk)
+        except STORAGE_ERRORS as error:
+            logger.error("Could not read %s: %s", prediction.thumbnail.name, error)
+            raise StorageUnavailable(prediction.thumbnail.name) from error
+    with _decoding_slot():
+        data = prediction_image_bytes(prediction=prediction)
+        if data is None:
+            return None
+        try:
+            thumbnail = thumbnail_jpeg(data, THUMBNAIL_SIZE)
+        except ImageError as error:
+            logger.error("The image of prediction %s cannot be decoded: %s", prediction.pk, error)
+            return None
+    try:
+        name = _store_file(prediction, thumbnail, ".thumbnail.jpg")
+    except ImageRejected:  # no room to keep it: it is shown all the same, and made again next time
+        return thumbnail
+    Prediction.objects.filter(pk=prediction.pk).update(thumbnail=name)  # this column alone
+    prediction.thumbnail.name = name
+    return thumbnail
+
+
+@contextlib.contextmanager
+def _decoding_slot():
+    """One of the served classifier's slots, or none when the model cannot be loaded (a thumbnail needs no model)."""
+    try:
+        classifier = get_classifier()
+    except ClassifierUnavailable:
+        yield
+        return
+    with classifier.slot():
+        yield
 
 
 def prediction_confirm(*, prediction: Prediction, reviewer) -> Prediction:
@@ -237,7 +350,7 @@ def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
     record (never the other way round). The age margin keeps files of uploads still in flight.
     """
     storage = Prediction._meta.get_field("image").storage
-    known = set(Prediction.objects.values_list("image", flat=True))
+    known = {name for pair in Prediction.objects.values_list("image", "thumbnail") for name in pair if name}
     cutoff = timezone.now() - older_than
     removed = []
     for name in _stored_names(storage, "predictions"):

@@ -9,20 +9,24 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
 from classifier import selectors, services
 from classifier.api import bearer_user
-from classifier.images import png_bytes, square_from_image, thumbnail_jpeg
+from classifier.images import png_bytes, square_from_image
 from classifier.ml import ClassifierUnavailable, model_summary
 from classifier.models import Prediction
 from mlcore.explain import heat_map_image
 from mlcore.labels import CLASSES
 
 PAGE_SIZE = 20
-THUMBNAIL_SIZE = 256  # pixels on the longer side
+# Photos are private: a browser may keep them but must ask again before showing them (no-cache), and the ETag makes
+# that a 304 without the bytes. Cached for an hour instead, a photo stayed viewable in a shared browser after its
+# owner logged out.
+private_photo = cache_control(private=True, no_cache=True)
 
 
 @login_required
@@ -42,7 +46,10 @@ def predict(request):
         return redirect(result.predictions[0])
     errors = [rejection.message for rejection in result.rejections]
     status = 200 if result.predictions else result.status
-    return _predict_page(request, predictions=result.predictions, errors=errors, status=status)
+    response = _predict_page(request, predictions=result.predictions, errors=errors, status=status)
+    if status == 429:
+        response["Retry-After"] = str(result.retry_after)
+    return response
 
 
 def _predict_page(request, status=200, **context):
@@ -89,31 +96,38 @@ def prediction_delete(request, pk):
     return redirect("prediction_list")
 
 
-@cache_control(private=True, max_age=3600)
+@private_photo
 def prediction_image(request, pk):
     """The stored upload, for its owner and staff only (session or API token), with the content type the
-    server decided."""
+    server decided; `?size=thumbnail`: its small JPEG, made once and kept."""
     prediction = _viewable_prediction(request, pk)
-    data = services.prediction_image_bytes(prediction=prediction)
+    thumbnail = request.GET.get("size") == "thumbnail"
+    if not_modified := _not_modified(request, prediction, "thumbnail" if thumbnail else "original"):
+        return not_modified
+    if thumbnail:
+        data, content_type = services.prediction_thumbnail_bytes(prediction=prediction), "image/jpeg"
+    else:
+        data, content_type = services.prediction_image_bytes(prediction=prediction), prediction.content_type
     if data is None:
         raise Http404("The file of this photo is missing from storage.")
-    if request.GET.get("size") == "thumbnail":
-        return _image_response(thumbnail_jpeg(data, THUMBNAIL_SIZE), "image/jpeg")
-    return _image_response(data, prediction.content_type)
+    return _image_response(prediction, "thumbnail" if thumbnail else "original", data, content_type)
 
 
-@cache_control(private=True, max_age=3600)
+@private_photo
 def prediction_model_input(request, pk):
     """The squares the networks kept of the photo, side by side; with `?expert=NAME`, the one that network saw, at
     its input size."""
     prediction = _viewable_prediction(request, pk)
     name = request.GET.get("expert")
+    if not_modified := _not_modified(request, prediction, f"squares-{name}"):
+        return not_modified
     if name is None:
-        return _image_response(png_bytes(square_from_image(bytes(prediction.model_input))), "image/png")
-    pixels = services.prediction_seen_square(prediction=prediction, expert=name)
+        pixels = square_from_image(bytes(prediction.model_input))
+    else:
+        pixels = services.prediction_seen_square(prediction=prediction, expert=name)
     if pixels is None:
         raise Http404(gettext("This prediction has no expert of that name."))
-    return _image_response(png_bytes(pixels), "image/png")
+    return _image_response(prediction, f"squares-{name}", png_bytes(pixels), "image/png")
 
 
 @login_required
@@ -154,17 +168,19 @@ def _detail_page(request, prediction, errors=(), status=200):
     return render(request, "classifier/prediction_detail.html", context, status=status)
 
 
-@cache_control(private=True, max_age=3600)
+@private_photo
 def prediction_heat_map(request, pk):
     """The heat map as a transparent overlay with the photo's aspect, made on demand from the stored model input."""
     prediction = _viewable_prediction(request, pk)
+    if not_modified := _not_modified(request, prediction, "heat-map"):
+        return not_modified
     cells = services.prediction_heat_map(prediction=prediction)
     if cells is None:
         raise Http404(gettext("The model version that made this prediction is no longer available."))
     overlay = heat_map_image(cells, (prediction.width, prediction.height))
     buffer = io.BytesIO()
     overlay.save(buffer, "PNG")
-    return _image_response(buffer.getvalue(), "image/png")
+    return _image_response(prediction, "heat-map", buffer.getvalue(), "image/png")
 
 
 def _viewable_prediction(request, pk):
@@ -177,8 +193,19 @@ def _viewable_prediction(request, pk):
     return prediction
 
 
-def _image_response(data: bytes, content_type: str) -> HttpResponse:
+def _etag(prediction, variant: str) -> str:
+    """The validator of one image of a prediction: each is made from the stored photo, which never changes."""
+    return f'"{prediction.pk}-{prediction.sha256[:16]}-{variant}"'
+
+
+def _not_modified(request, prediction, variant: str) -> HttpResponse | None:
+    """304 when the browser's copy is current (If-None-Match), checked before anything is read from storage."""
+    return get_conditional_response(request, etag=_etag(prediction, variant))
+
+
+def _image_response(prediction, variant: str, data: bytes, content_type: str) -> HttpResponse:
     response = HttpResponse(data, content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"
+    response["ETag"] = _etag(prediction, variant)
     return response

@@ -2,24 +2,27 @@
 handler."""
 
 import sys
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views import defaults
 from django.views.decorators.cache import cache_control, never_cache
 
+from classifier.limits import RateLimited, rate_limit_take
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
 from classifier.services import StorageUnavailable
+from classifier_site.client_address import client_address
 from classifier_site.model_data import example_image_path, model_page
 from mlcore.labels import CLASSES
 
@@ -63,10 +66,32 @@ class SignupForm(UserCreationForm):
 def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        try:
+            user = account_create(form=form, address=client_address(request))
+        except RateLimited as refusal:
+            form.add_error(None, _too_many_signups())
+            response = render(request, "registration/signup.html", {"form": form}, status=429)
+            response["Retry-After"] = str(refusal.retry_after)
+            return response
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("predict")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def account_create(*, form: SignupForm, address: str):
+    """The new user, counted against SIGNUPS_PER_HOUR for the client's address in the same transaction (RateLimited
+    beyond it): sign-up is open to anyone, so one address cannot make accounts without end."""
+    with transaction.atomic():
+        rate_limit_take(scope="signups", key=address, limit=settings.SIGNUPS_PER_HOUR, window=timedelta(hours=1))
+        return form.save()
+
+
+def _too_many_signups() -> str:
+    return ngettext(
+        "At most %(limit)d account can be made from one address in an hour. Please try again later.",
+        "At most %(limit)d accounts can be made from one address in an hour. Please try again later.",
+        settings.SIGNUPS_PER_HOUR,
+    ) % {"limit": settings.SIGNUPS_PER_HOUR}
 
 
 @never_cache

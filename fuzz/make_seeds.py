@@ -115,7 +115,7 @@ def backup_archives(seed_images: dict) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from chat.models import Message
-    from chat.services import conversation_create, message_submit
+    from chat.services import conversation_create
     from classifier.backup import backup_export
     from classifier.services import prediction_create
 
@@ -123,7 +123,7 @@ def backup_archives(seed_images: dict) -> dict:
     alice, bob = users.create_user("alice", password="x"), users.create_user("bob")
     photo = prediction_create(owner=alice, upload=SimpleUploadedFile("cat.jpg", seed_images["rotated-6.jpg"]))
     chat = conversation_create(owner=alice, prediction=photo)
-    message_submit(conversation=chat, content="Why a cat?")
+    Message.objects.create(conversation=chat, role=Message.Role.USER, content="Why a cat?")
     Message.objects.create(conversation=chat, role=Message.Role.ASSISTANT, content="Ears.", model="m")
     conversation_create(owner=bob)
     seeds = {"site-exported.tar.gz": _export(backup_export)}

@@ -1,5 +1,6 @@
 """Settings for development and the embedded defaults; every value can come from the environment."""
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -182,6 +183,11 @@ FILE_UPLOAD_HANDLERS = [
 ]
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 
+# The reverse proxies in front of the site (nginx, a load balancer): addresses or networks, comma-separated. Only a
+# request that comes from one of them has its X-Forwarded-For read, right to left, for the client's address
+# (classifier_site.client_address); anyone else could write any address there.
+TRUSTED_PROXIES = [ipaddress.ip_network(item, strict=False) for item in env_list("DJANGO_TRUSTED_PROXIES")]
+
 # Accounts: Django's auth views; django-axes locks a username at one address out after repeated failures.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -195,6 +201,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES",
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "classifier_site.client_address.client_address"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "classifier@localhost")
 
@@ -209,7 +222,18 @@ OPENAI_TIMEOUT = float(os.environ.get("OPENAI_TIMEOUT", "20"))  # seconds
 OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "1"))
 CHAT_TOOLS = env_bool("CHAT_TOOLS", True)  # offer the list_my_predictions tool to the model
 CHAT_MAX_MESSAGE_CHARS = int(os.environ.get("CHAT_MAX_MESSAGE_CHARS", "8000"))
-CHAT_MESSAGES_PER_MINUTE = int(os.environ.get("CHAT_MESSAGES_PER_MINUTE", "10"))
+CHAT_MESSAGES_PER_MINUTE = int(os.environ.get("CHAT_MESSAGES_PER_MINUTE", "10"))  # regenerated answers count too
+# How many earlier messages of a conversation go with each question: a long conversation costs no more per call.
+CHAT_CONTEXT_MESSAGES = max(1, int(os.environ.get("CHAT_CONTEXT_MESSAGES", "20")))
+# The longest an answer may stream; a user streams one answer at a time, so this also bounds how long a dead one
+# (its worker killed) can hold that user's turn.
+CHAT_REPLY_MAX_SECONDS = int(os.environ.get("CHAT_REPLY_MAX_SECONDS", "120"))
+
+# Limits per user and per client address, kept in the database so that they hold across app servers (README,
+# "Security"). 0 turns a limit off.
+UPLOADS_PER_HOUR = int(os.environ.get("UPLOADS_PER_HOUR", "600"))  # images sent in a rolling hour, API included
+UPLOAD_QUOTA_BYTES = int(os.environ.get("UPLOAD_QUOTA_MB", "2000")) * 1024 * 1024  # photos a user may keep
+SIGNUPS_PER_HOUR = int(os.environ.get("SIGNUPS_PER_HOUR", "10"))  # new accounts from one client address
 
 # The model bundle the site serves: the one shipped in the repository unless MODEL_DIR names another.
 SHIPPED_MODEL_DIR = BASE_DIR / "models" / "cifar10"

@@ -26,11 +26,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # e.g. https://classifier.example.org
 
-# Behind N proxies the visitor's address is the Nth from the right in X-Forwarded-For; without this every visitor
-# would share the proxy's address, and one person's wrong passwords would lock a user name out for everybody.
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1"))
-AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
-
 # Warnings and errors, a 500's traceback included, go to stderr, which gunicorn and the container keep. Django's
 # default sends them only to ADMINS by e-mail, and there are none: a 500 left no trace at all.
 LOGGING = {

@@ -178,8 +178,8 @@ def test_stop_ends_the_answer_and_the_upstream_request(owner_client, conversatio
 
 def test_closing_the_page_mid_answer_saves_it_as_cut_short(user, conversation, fake_openai):
     fake_openai.then(stream(*[f"w{index} " for index in range(100)], delay=0.01))
-    message_submit(conversation=conversation, content="Long one")
-    events = reply_events(conversation=conversation, user=user)
+    turn = message_submit(conversation=conversation, content="Long one")
+    events = reply_events(reply=turn.reply, user=user)
     for _ in range(5):
         next(events)
     events.close()  # what the chat view does when the WSGI server closes a response whose browser went away
@@ -338,8 +338,9 @@ def test_a_refused_first_message_creates_nothing_and_stays_in_the_box(owner_clie
     assert not Conversation.objects.exists() and fake_openai.requests == []
 
 
-def test_a_refused_message_without_javascript_keeps_the_text(owner_client, conversation, settings):
-    settings.CHAT_MESSAGES_PER_MINUTE = 0
+def test_a_refused_message_without_javascript_keeps_the_text(owner_client, conversation, settings, fake_openai):
+    settings.CHAT_MESSAGES_PER_MINUTE = 1
+    owner_client.post(f"/chat/{conversation.pk}/send/", {"content": "the one a minute"})
     response = owner_client.post(f"/chat/{conversation.pk}/send/", {"content": "keep me"})
     assert response.status_code == 429
     assert ">keep me</textarea>" in response.content.decode() and "your text is still in the box" in (

@@ -239,10 +239,10 @@ def test_the_sweep_finds_files_without_a_record_in_object_storage(user, object_s
 
     kept = prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
     orphan = default_storage.save("predictions/2026/01/left-by-a-killed-worker.jpg", ContentFile(b"partial"))
-    assert object_storage.keys() == {kept.image.name, orphan}
+    assert object_storage.keys() == {kept.image.name, kept.thumbnail.name, orphan}
     assert orphan_files_sweep(older_than=timedelta(hours=1)) == []  # too young: could be in flight
     call_command("sweep_uploads", "--older-than", "0")
-    assert object_storage.keys() == {kept.image.name}
+    assert object_storage.keys() == {kept.image.name, kept.thumbnail.name}
 
 
 def test_an_upload_in_object_storage_is_served_from_the_bucket_and_deleted_with_its_record(
@@ -276,8 +276,8 @@ def test_storage_that_does_not_answer_is_a_503_that_passes_and_a_deletion_still_
     with django_capture_on_commit_callbacks(execute=True):
         deleted = owner_client.post(f"/predictions/{prediction.pk}/delete/")
     assert deleted.status_code == 302 and not Prediction.objects.exists()
-    # The file stays in the bucket until sweep_uploads finds it without a record.
-    assert object_storage.keys() == {prediction.image.name}
+    # The files stay in the bucket until sweep_uploads finds them without a record.
+    assert object_storage.keys() == {prediction.image.name, prediction.thumbnail.name}
 
 
 def test_a_photo_whose_file_is_gone_is_a_404_logged_for_the_operator_and_its_page_still_opens(
