@@ -1,6 +1,10 @@
 import csv
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count, Sum
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.functional import lazy
@@ -11,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from classifier import services
 from classifier.class_names import class_name
 from classifier.formats import percent
+from classifier.limits import rate_limit_uses
 from classifier.models import ApiToken, ModelVersion, Prediction
 from mlcore.bundle import BundleError
 from mlcore.labels import CLASSES
@@ -284,3 +289,37 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description=_("parameters"))
     def parameters(self, version):
         return version.metadata.get("parameters")
+
+
+class UsageUserAdmin(UserAdmin):
+    """Django's user admin, with what each user takes of the per-user limits (README, "Security")."""
+
+    list_display = (*UserAdmin.list_display, "photos_kept", "storage_used", "uploads_last_hour")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(photo_count=Count("predictions"), photo_bytes=Sum("predictions__size_bytes"))
+        )
+
+    @admin.display(description=_("photos kept"), ordering="photo_count")
+    def photos_kept(self, user):
+        return user.photo_count
+
+    @admin.display(description=_("storage used"), ordering="photo_bytes")
+    def storage_used(self, user):
+        used = (user.photo_bytes or 0) / 2**20
+        quota = settings.UPLOAD_QUOTA_BYTES / 2**20
+        if not quota:
+            return f"{used:.1f} MB"
+        return gettext("%(used)s of %(quota)s MB") % {"used": f"{used:.1f}", "quota": f"{quota:g}"}
+
+    @admin.display(description=_("uploads in the last hour"))
+    def uploads_last_hour(self, user):
+        used = rate_limit_uses(scope="uploads", key=f"user:{user.pk}", window=services.UPLOADS_WINDOW)
+        return f"{used} / {settings.UPLOADS_PER_HOUR}" if settings.UPLOADS_PER_HOUR > 0 else str(used)
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UsageUserAdmin)
