@@ -323,6 +323,7 @@ def start_site(site: Site, chat_url: str) -> None:
         "OPENAI_API_KEY": "scale-check",
         "OPENAI_MODEL": "scale-check-model",
         "AXES_FAILURE_LIMIT": str(LOCKOUT_AFTER),
+        "DJANGO_TRUSTED_PROXIES": "127.0.0.1",  # nginx's address: the client is the one it adds to X-Forwarded-For
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "1",
         "PYTHON": sys.executable,
