@@ -46,6 +46,8 @@ DATABASE = "classifier_scale_check"  # beside the suite's `classifier` database,
 PASSWORD = "correct horse battery staple"
 LOCKOUT_AFTER = 5  # AXES_FAILURE_LIMIT, set for both servers
 FAIL_TIMEOUT = 10  # seconds nginx leaves a failed server alone (its default fail_timeout)
+FAILOVER_UPLOADS = 60  # uploads the failover client sends at most, so that alice's count is known in advance
+UPLOADS_PER_HOUR = 80  # set for both servers: above alice's uploads (PHOTOS and FAILOVER_UPLOADS), reached by dave
 STARTUP_SECONDS = 180
 
 
@@ -323,6 +325,7 @@ def start_site(site: Site, chat_url: str) -> None:
         "OPENAI_API_KEY": "scale-check",
         "OPENAI_MODEL": "scale-check-model",
         "AXES_FAILURE_LIMIT": str(LOCKOUT_AFTER),
+        "UPLOADS_PER_HOUR": str(UPLOADS_PER_HOUR),
         "DJANGO_TRUSTED_PROXIES": "127.0.0.1",  # nginx's address: the client is the one it adds to X-Forwarded-For
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "1",
@@ -525,6 +528,49 @@ def private_on_both(site: Site, stored_by: dict) -> None:
     ok(f"another user gets 404 for every one of the {len(stored_by)} photos on both servers (session and token)")
 
 
+def upload_limit_across_servers(site: Site) -> None:
+    """A new user uploads exactly UPLOADS_PER_HOUR photos, taken by both servers in turn; the next one is refused
+    by whichever server gets it, as the count lives in the database, and nothing of it is stored."""
+    username, extra = "dave", "one-too-many.jpg"
+    uploader = site.client(api_token(sign_up(site, username)))
+    stored_on = []
+    for number in range(UPLOADS_PER_HOUR):
+        photo = PHOTOS[number % len(PHOTOS)]
+        created = uploader.request("POST", "/api/v1/predictions", files=[("image", photo.name, photo.read_bytes())])
+        check(
+            created.status == 201, f"{username}'s upload {number + 1} answered {created.status}: {created.text[:300]}"
+        )
+        stored_on.append(created.server)
+    check(set(stored_on) == set(site.servers), f"{username}'s uploads were all taken by {set(stored_on)}")
+    keys = site.bucket_keys()
+    refused_on = {}
+    for _ in range(3 * len(site.servers)):
+        refused = uploader.request("POST", "/api/v1/predictions", files=[("image", extra, PHOTOS[0].read_bytes())])
+        check(
+            refused.status == 429 and refused.server in site.servers,
+            f"upload {UPLOADS_PER_HOUR + 1} answered {refused.status} by {refused.server}: {refused.text[:300]}",
+        )
+        check(refused.headers.get("retry-after"), f"the refusal on {refused.server} has no Retry-After")
+        check(
+            refused.headers.get("content-type") == "application/json" and "error" in json.loads(refused.body),
+            f"the refusal on {refused.server} is not a JSON error: {refused.text[:300]}",
+        )
+        refused_on[refused.server] = refused
+        if set(refused_on) == set(site.servers):
+            break
+    check(set(refused_on) == set(site.servers), f"the upload over the limit reached only {set(refused_on)}")
+    listed = api_list(uploader)
+    names = [prediction["original_name"] for prediction in listed.values()]
+    check(len(listed) == UPLOADS_PER_HOUR and extra not in names, f"{username} has {len(listed)} predictions listed")
+    check(site.bucket_keys() == keys, "a refused upload left a file in the bucket")
+    taken = ", ".join(f"{stored_on.count(server)} by {server}" for server in site.servers)
+    retry_after = {refused.headers["retry-after"] for refused in refused_on.values()}
+    ok(
+        f"UPLOADS_PER_HOUR={UPLOADS_PER_HOUR} holds across servers: {username}'s uploads taken {taken}; the next one "
+        f"refused on both (429, Retry-After {', '.join(sorted(retry_after))}, a JSON error), nothing of it stored"
+    )
+
+
 def bucket_holds_every_photo(site: Site) -> None:
     names = set(site.stored_names().values())
     keys = site.bucket_keys()
@@ -552,17 +598,19 @@ def failover(site: Site, api: Client) -> dict:
     uploaded, log, stop = [], [], threading.Event()
 
     def keep_working():
-        number = 0
+        number = sent = 0
         while not stop.is_set():
             started = time.monotonic()
-            if number % 2 == 0 or not uploaded:
+            if sent < FAILOVER_UPLOADS and (number % 2 == 0 or not uploaded):
+                sent += 1
                 photo = PHOTOS[number % len(PHOTOS)]
                 response = api.request("POST", "/api/v1/predictions", files=[("image", photo.name, photo.read_bytes())])
                 if response.status == 201:
                     uploaded.extend(prediction["id"] for prediction in json.loads(response.body)["predictions"])
                 method = "POST"
             else:
-                response = api.request("GET", f"/predictions/{uploaded[number % len(uploaded)]}/image")
+                readable = uploaded or sorted(before)
+                response = api.request("GET", f"/predictions/{readable[number % len(readable)]}/image")
                 method = "GET"
             log.append(Request(method, started, time.monotonic(), response.status, response.upstreams))
             number += 1
@@ -580,6 +628,8 @@ def failover(site: Site, api: Client) -> dict:
         worker.join()
     check(site.servers[victim].popen.wait(5) == -signal.SIGKILL, "the killed server did not die")
 
+    limited = [request for request in log if not request.upstreams]
+    check(not limited, f"nginx itself answered {len(limited)} of the client's requests: {limited[:3]}")
     failed = [request for request in log if request.status >= 500]
     in_flight = [request for request in log if request.started < killed_at < request.finished]
     after = [request for request in log if request.started > killed_at]
@@ -608,15 +658,23 @@ def failover(site: Site, api: Client) -> dict:
         "failed": len(failed),
         "retried": sum(len(request.upstreams) > 1 for request in log),
         "seconds": round(log[-1].finished - log[0].started, 1),
+        "api_peak": api_requests_at_most_in_a_second(log),
         "listed": len(listed),
     }
     ok(
         f"SIGKILL of {victim} under load: {figures['requests']} requests in {figures['seconds']} s "
-        f"({figures['uploads']} uploads), {figures['after_kill']} after the kill all answered by {survivor}, "
+        f"({figures['uploads']} uploads, at most {figures['api_peak']} API requests in a second), "
+        f"{figures['after_kill']} after the kill all answered by {survivor}, "
         f"{figures['retried']} passed on by nginx to it; 5xx: {described(failed) or 'none'}"
     )
     ok(f"all {len(listed)} photos uploaded before and during the failover are listed and readable")
     return figures
+
+
+def api_requests_at_most_in_a_second(log) -> int:
+    """The most uploads (the client's API requests) begun within one second: what nginx's API limit has to allow."""
+    starts = [request.started for request in log if request.method == "POST"]
+    return max((sum(first <= start < first + 1 for start in starts) for first in starts), default=0)
 
 
 def described(requests) -> str:
@@ -643,6 +701,9 @@ def main() -> int:
     if len(PHOTOS) < 4:
         print("FAIL: tests/fixtures/photos holds too few photos", file=sys.stderr)
         return 1
+    if len(PHOTOS) + FAILOVER_UPLOADS >= UPLOADS_PER_HOUR:
+        print("FAIL: alice's uploads would reach UPLOADS_PER_HOUR; raise it", file=sys.stderr)
+        return 1
     begun = time.monotonic()
     chat = FakeOpenAI().start()
     with tempfile.TemporaryDirectory(prefix="scale-check-") as work:
@@ -658,6 +719,7 @@ def main() -> int:
             chat_history_on_the_other_server(site, alice)
             lock_out_across_servers(site)
             private_on_both(site, stored_by)
+            upload_limit_across_servers(site)
             bucket_holds_every_photo(site)
             figures = failover(site, alice_api)
             sweep_after_the_kill(site, figures)
