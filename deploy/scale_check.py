@@ -16,6 +16,7 @@ cookies' Secure flag, meant for the TLS a real balancer ends, is ignored by this
 
 import http.client
 import json
+import math
 import os
 import pwd
 import re
@@ -691,6 +692,52 @@ def sweep_after_the_kill(site: Site, figures: dict) -> None:
     ok(f"sweep_uploads on the bucket removed {removed} file(s) left by the cut-off upload; bucket matches the rows")
 
 
+def burst_refused_by_nginx(site: Site) -> None:
+    """A quick burst of log-in POSTs from one address: the first reach the app, the rest nginx refuses itself (429,
+    no upstream) until its zone refills, while the form still opens. Each try names another username, so the app's
+    per-username lock-out never answers. Last of the checks: every client here shares 127.0.0.1 and its allowance."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    rate = int(re.search(r"zone=login:\w+ rate=(\d+)r/m;", conf)[1])
+    burst = int(re.search(r"limit_req zone=login burst=(\d+)", conf)[1])
+    guesser = site.client()
+    token = guesser.csrf_token("/accounts/login/")
+    started = time.monotonic()
+    answers = [
+        guesser.request(
+            "POST",
+            "/accounts/login/",
+            fields={"csrfmiddlewaretoken": token, "username": f"guess-{attempt}", "password": "wrong password"},
+        )
+        for attempt in range(3 * burst)
+    ]
+    refilled = math.ceil((time.monotonic() - started) * rate / 60)
+    passed = [response for response in answers if response.server != "nginx"]
+    refused = [response for response in answers if response.server == "nginx"]
+    check(answers[0] in passed, f"the first log-in of the burst was answered {answers[0].status} by nginx")
+    check(all(response.status == 200 for response in passed), "a wrong password that reached the app was not 200")
+    check(refused, f"nginx let all {len(answers)} log-ins of the burst through")
+    check(
+        all(
+            response.status == 429 and response.headers.get("retry-after") and "Too many requests" in response.text
+            for response in refused
+        ),
+        f"nginx's refusals are not all 429 with Retry-After and its page: {[r.status for r in refused]}",
+    )
+    check(
+        len(passed) <= 1 + burst + refilled,
+        f"{len(passed)} log-ins reached the app; nginx allows {1 + burst} at once and {refilled} more since",
+    )
+    form = guesser.request("GET", "/accounts/login/")
+    check(form.status == 200 and form.server != "nginx", f"opening the log-in form was refused too ({form.status})")
+    servers = {response.headers.get("server") for response in [*answers, form]}
+    check(servers == {"nginx"}, f"the Server header is {servers}, not a bare `nginx` (server_tokens off)")
+    ok(
+        f"a burst of {len(answers)} log-in POSTs from one address: {len(passed)} reached the app, {len(refused)} "
+        f"answered 429 by nginx itself (Retry-After {refused[0].headers['retry-after']} s); the form still opens; "
+        f"Server: nginx, no version"
+    )
+
+
 def cpu_model() -> str:
     """What `lscpu | grep 'Model name'` says, for the figures."""
     names = re.findall(r"(?m)^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text())
@@ -724,6 +771,7 @@ def main() -> int:
             figures = failover(site, alice_api)
             sweep_after_the_kill(site, figures)
             bucket_holds_every_photo(site)
+            burst_refused_by_nginx(site)
         except CheckFailed as failure:
             print(f"FAIL: {failure}", file=sys.stderr)
             for process in [*site.servers.values(), *site.others]:
