@@ -5,9 +5,10 @@ database on DATABASE_URL's PostgreSQL server, two app servers through deploy/sta
 settings (each with its own, unused MEDIA_ROOT) and nginx with deploy/nginx.conf's rules in front of both. Then,
 through nginx only, as people and API clients would: sign up and log in, upload photos, list them, open each photo
 and its heat map through the server that did not store it, read a chat history on the other server, get locked
-out by failures spread over both servers, and see that a private photo stays private on both. Then one app server
-is killed while a client keeps uploading and reading, and nothing may be lost. Prints each check as `ok   ...` and
-the figures; exits 1 at the first check that fails.
+out by failures spread over both servers, see that a private photo stays private on both, and reach the upload
+limit (UPLOADS_PER_HOUR) with uploads spread over both. Then one app server is killed while a client keeps
+uploading and reading, and nothing may be lost. Last, a burst of log-ins from one address meets nginx's rate limit.
+Prints each check as `ok   ...` and the figures; exits 1 at the first check that fails.
 
 nginx adds the app server's address to every response (X-Upstream, in the check's copy of the config only), so
 "answered by the other server" is read, not assumed. The balancer listens on plain HTTP here; the production
