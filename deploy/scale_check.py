@@ -5,9 +5,10 @@ database on DATABASE_URL's PostgreSQL server, two app servers through deploy/sta
 settings (each with its own, unused MEDIA_ROOT) and nginx with deploy/nginx.conf's rules in front of both. Then,
 through nginx only, as people and API clients would: sign up and log in, upload photos, list them, open each photo
 and its heat map through the server that did not store it, read a chat history on the other server, get locked
-out by failures spread over both servers, and see that a private photo stays private on both. Then one app server
-is killed while a client keeps uploading and reading, and nothing may be lost. Prints each check as `ok   ...` and
-the figures; exits 1 at the first check that fails.
+out by failures spread over both servers, see that a private photo stays private on both, and reach the upload
+limit (UPLOADS_PER_HOUR) with uploads spread over both. Then one app server is killed while a client keeps
+uploading and reading, and nothing may be lost. Last, a burst of log-ins from one address meets nginx's rate limit.
+Prints each check as `ok   ...` and the figures; exits 1 at the first check that fails.
 
 nginx adds the app server's address to every response (X-Upstream, in the check's copy of the config only), so
 "answered by the other server" is read, not assumed. The balancer listens on plain HTTP here; the production
@@ -16,6 +17,7 @@ cookies' Secure flag, meant for the TLS a real balancer ends, is ignored by this
 
 import http.client
 import json
+import math
 import os
 import pwd
 import re
@@ -46,6 +48,8 @@ DATABASE = "classifier_scale_check"  # beside the suite's `classifier` database,
 PASSWORD = "correct horse battery staple"
 LOCKOUT_AFTER = 5  # AXES_FAILURE_LIMIT, set for both servers
 FAIL_TIMEOUT = 10  # seconds nginx leaves a failed server alone (its default fail_timeout)
+FAILOVER_UPLOADS = 60  # uploads the failover client sends at most, so that alice's count is known in advance
+UPLOADS_PER_HOUR = 80  # set for both servers: above alice's uploads (PHOTOS and FAILOVER_UPLOADS), reached by dave
 STARTUP_SECONDS = 180
 
 
@@ -323,6 +327,8 @@ def start_site(site: Site, chat_url: str) -> None:
         "OPENAI_API_KEY": "scale-check",
         "OPENAI_MODEL": "scale-check-model",
         "AXES_FAILURE_LIMIT": str(LOCKOUT_AFTER),
+        "UPLOADS_PER_HOUR": str(UPLOADS_PER_HOUR),
+        "DJANGO_TRUSTED_PROXIES": "127.0.0.1",  # nginx's address: the client is the one it adds to X-Forwarded-For
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "1",
         "PYTHON": sys.executable,
@@ -524,6 +530,49 @@ def private_on_both(site: Site, stored_by: dict) -> None:
     ok(f"another user gets 404 for every one of the {len(stored_by)} photos on both servers (session and token)")
 
 
+def upload_limit_across_servers(site: Site) -> None:
+    """A new user uploads exactly UPLOADS_PER_HOUR photos, taken by both servers in turn; the next one is refused
+    by whichever server gets it, as the count lives in the database, and nothing of it is stored."""
+    username, extra = "dave", "one-too-many.jpg"
+    uploader = site.client(api_token(sign_up(site, username)))
+    stored_on = []
+    for number in range(UPLOADS_PER_HOUR):
+        photo = PHOTOS[number % len(PHOTOS)]
+        created = uploader.request("POST", "/api/v1/predictions", files=[("image", photo.name, photo.read_bytes())])
+        check(
+            created.status == 201, f"{username}'s upload {number + 1} answered {created.status}: {created.text[:300]}"
+        )
+        stored_on.append(created.server)
+    check(set(stored_on) == set(site.servers), f"{username}'s uploads were all taken by {set(stored_on)}")
+    keys = site.bucket_keys()
+    refused_on = {}
+    for _ in range(3 * len(site.servers)):
+        refused = uploader.request("POST", "/api/v1/predictions", files=[("image", extra, PHOTOS[0].read_bytes())])
+        check(
+            refused.status == 429 and refused.server in site.servers,
+            f"upload {UPLOADS_PER_HOUR + 1} answered {refused.status} by {refused.server}: {refused.text[:300]}",
+        )
+        check(refused.headers.get("retry-after"), f"the refusal on {refused.server} has no Retry-After")
+        check(
+            refused.headers.get("content-type") == "application/json" and "error" in json.loads(refused.body),
+            f"the refusal on {refused.server} is not a JSON error: {refused.text[:300]}",
+        )
+        refused_on[refused.server] = refused
+        if set(refused_on) == set(site.servers):
+            break
+    check(set(refused_on) == set(site.servers), f"the upload over the limit reached only {set(refused_on)}")
+    listed = api_list(uploader)
+    names = [prediction["original_name"] for prediction in listed.values()]
+    check(len(listed) == UPLOADS_PER_HOUR and extra not in names, f"{username} has {len(listed)} predictions listed")
+    check(site.bucket_keys() == keys, "a refused upload left a file in the bucket")
+    taken = ", ".join(f"{stored_on.count(server)} by {server}" for server in site.servers)
+    retry_after = {refused.headers["retry-after"] for refused in refused_on.values()}
+    ok(
+        f"UPLOADS_PER_HOUR={UPLOADS_PER_HOUR} holds across servers: {username}'s uploads taken {taken}; the next one "
+        f"refused on both (429, Retry-After {', '.join(sorted(retry_after))}, a JSON error), nothing of it stored"
+    )
+
+
 def bucket_holds_every_photo(site: Site) -> None:
     names = set(site.stored_names().values())
     keys = site.bucket_keys()
@@ -551,17 +600,19 @@ def failover(site: Site, api: Client) -> dict:
     uploaded, log, stop = [], [], threading.Event()
 
     def keep_working():
-        number = 0
+        number = sent = 0
         while not stop.is_set():
             started = time.monotonic()
-            if number % 2 == 0 or not uploaded:
+            if sent < FAILOVER_UPLOADS and (number % 2 == 0 or not uploaded):
+                sent += 1
                 photo = PHOTOS[number % len(PHOTOS)]
                 response = api.request("POST", "/api/v1/predictions", files=[("image", photo.name, photo.read_bytes())])
                 if response.status == 201:
                     uploaded.extend(prediction["id"] for prediction in json.loads(response.body)["predictions"])
                 method = "POST"
             else:
-                response = api.request("GET", f"/predictions/{uploaded[number % len(uploaded)]}/image")
+                readable = uploaded or sorted(before)
+                response = api.request("GET", f"/predictions/{readable[number % len(readable)]}/image")
                 method = "GET"
             log.append(Request(method, started, time.monotonic(), response.status, response.upstreams))
             number += 1
@@ -579,6 +630,8 @@ def failover(site: Site, api: Client) -> dict:
         worker.join()
     check(site.servers[victim].popen.wait(5) == -signal.SIGKILL, "the killed server did not die")
 
+    limited = [request for request in log if not request.upstreams]
+    check(not limited, f"nginx itself answered {len(limited)} of the client's requests: {limited[:3]}")
     failed = [request for request in log if request.status >= 500]
     in_flight = [request for request in log if request.started < killed_at < request.finished]
     after = [request for request in log if request.started > killed_at]
@@ -607,15 +660,23 @@ def failover(site: Site, api: Client) -> dict:
         "failed": len(failed),
         "retried": sum(len(request.upstreams) > 1 for request in log),
         "seconds": round(log[-1].finished - log[0].started, 1),
+        "api_peak": api_requests_at_most_in_a_second(log),
         "listed": len(listed),
     }
     ok(
         f"SIGKILL of {victim} under load: {figures['requests']} requests in {figures['seconds']} s "
-        f"({figures['uploads']} uploads), {figures['after_kill']} after the kill all answered by {survivor}, "
+        f"({figures['uploads']} uploads, at most {figures['api_peak']} API requests in a second), "
+        f"{figures['after_kill']} after the kill all answered by {survivor}, "
         f"{figures['retried']} passed on by nginx to it; 5xx: {described(failed) or 'none'}"
     )
     ok(f"all {len(listed)} photos uploaded before and during the failover are listed and readable")
     return figures
+
+
+def api_requests_at_most_in_a_second(log) -> int:
+    """The most uploads (the client's API requests) begun within one second: what nginx's API limit has to allow."""
+    starts = [request.started for request in log if request.method == "POST"]
+    return max((sum(first <= start < first + 1 for start in starts) for first in starts), default=0)
 
 
 def described(requests) -> str:
@@ -632,6 +693,52 @@ def sweep_after_the_kill(site: Site, figures: dict) -> None:
     ok(f"sweep_uploads on the bucket removed {removed} file(s) left by the cut-off upload; bucket matches the rows")
 
 
+def burst_refused_by_nginx(site: Site) -> None:
+    """A quick burst of log-in POSTs from one address: the first reach the app, the rest nginx refuses itself (429,
+    no upstream) until its zone refills, while the form still opens. Each try names another username, so the app's
+    per-username lock-out never answers. Last of the checks: every client here shares 127.0.0.1 and its allowance."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    rate = int(re.search(r"zone=login:\w+ rate=(\d+)r/m;", conf)[1])
+    burst = int(re.search(r"limit_req zone=login burst=(\d+)", conf)[1])
+    guesser = site.client()
+    token = guesser.csrf_token("/accounts/login/")
+    started = time.monotonic()
+    answers = [
+        guesser.request(
+            "POST",
+            "/accounts/login/",
+            fields={"csrfmiddlewaretoken": token, "username": f"guess-{attempt}", "password": "wrong password"},
+        )
+        for attempt in range(3 * burst)
+    ]
+    refilled = math.ceil((time.monotonic() - started) * rate / 60)
+    passed = [response for response in answers if response.server != "nginx"]
+    refused = [response for response in answers if response.server == "nginx"]
+    check(answers[0].server != "nginx", f"the first log-in of the burst was answered {answers[0].status} by nginx")
+    check(all(response.status == 200 for response in passed), "a wrong password that reached the app was not 200")
+    check(refused, f"nginx let all {len(answers)} log-ins of the burst through")
+    check(
+        all(
+            response.status == 429 and response.headers.get("retry-after") and "Too many requests" in response.text
+            for response in refused
+        ),
+        f"nginx's refusals are not all 429 with Retry-After and its page: {[response.status for response in refused]}",
+    )
+    check(
+        len(passed) <= 1 + burst + refilled,
+        f"{len(passed)} log-ins reached the app; nginx allows {1 + burst} at once and {refilled} more since",
+    )
+    form = guesser.request("GET", "/accounts/login/")
+    check(form.status == 200 and form.server != "nginx", f"opening the log-in form was refused too ({form.status})")
+    servers = {response.headers.get("server") for response in [*answers, form]}
+    check(servers == {"nginx"}, f"the Server header is {servers}, not a bare `nginx` (server_tokens off)")
+    ok(
+        f"a burst of {len(answers)} log-in POSTs from one address: {len(passed)} reached the app, {len(refused)} "
+        f"answered 429 by nginx itself (Retry-After {refused[0].headers['retry-after']} s); the form still opens; "
+        f"Server: nginx, no version"
+    )
+
+
 def cpu_model() -> str:
     """What `lscpu | grep 'Model name'` says, for the figures."""
     names = re.findall(r"(?m)^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text())
@@ -641,6 +748,9 @@ def cpu_model() -> str:
 def main() -> int:
     if len(PHOTOS) < 4:
         print("FAIL: tests/fixtures/photos holds too few photos", file=sys.stderr)
+        return 1
+    if len(PHOTOS) + FAILOVER_UPLOADS >= UPLOADS_PER_HOUR:
+        print("FAIL: alice's uploads would reach UPLOADS_PER_HOUR; raise it", file=sys.stderr)
         return 1
     begun = time.monotonic()
     chat = FakeOpenAI().start()
@@ -657,10 +767,12 @@ def main() -> int:
             chat_history_on_the_other_server(site, alice)
             lock_out_across_servers(site)
             private_on_both(site, stored_by)
+            upload_limit_across_servers(site)
             bucket_holds_every_photo(site)
             figures = failover(site, alice_api)
             sweep_after_the_kill(site, figures)
             bucket_holds_every_photo(site)
+            burst_refused_by_nginx(site)
         except CheckFailed as failure:
             print(f"FAIL: {failure}", file=sys.stderr)
             for process in [*site.servers.values(), *site.others]:

@@ -207,3 +207,56 @@ def test_nginx_drops_idle_connections_to_gunicorn_before_gunicorn_does():
     nginx_idle = int(re.search(r"keepalive_timeout\s+(\d+)s\s*;", upstream)[1])
     gunicorn_idle = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["keepalive"]
     assert nginx_idle < gunicorn_idle
+
+
+def nginx_location(path: str) -> str:
+    block = re.search(rf"location {re.escape(path)} \{{(.*?)\}}", (DEPLOY / "nginx.conf").read_text(), re.S)
+    assert block, f"no location {path}"
+    return block[1]
+
+
+@pytest.mark.parametrize(
+    ("path", "zone"),
+    [
+        ("/accounts/login/", "login"),
+        ("/accounts/signup/", "signup"),
+        ("/accounts/password_reset/", "password_reset"),
+        ("/api/", "api"),
+    ],
+)
+def test_nginx_limits_requests_per_address_and_still_proxies_them(path, zone):
+    text = (DEPLOY / "nginx.conf").read_text()
+    key = re.search(rf"limit_req_zone (\$\w+) zone={zone}:\d+m rate=\d+r/[sm];", text)
+    assert key, f"no limit_req_zone named {zone}"
+    if path.startswith("/accounts/"):
+        # Only a sent form counts: another method maps to an empty key, which nginx does not count.
+        mapping = re.search(rf"map \$request_method {re.escape(key[1])} \{{(.*?)\}}", text, re.S)
+        assert mapping, f"{zone} is keyed on {key[1]}, not on a map of the request method"
+        assert re.search(r"POST \$binary_remote_addr;", mapping[1])
+        assert re.search(r'default "";', mapping[1])
+    else:
+        assert key[1] == "$binary_remote_addr"
+    location = nginx_location(path)
+    assert re.search(rf"limit_req zone={zone} burst=\d+ nodelay;", location)
+    assert "proxy_pass http://classifier_site;" in location
+    assert "proxy_set_header" not in location, "a proxy_set_header here would drop the server's forwarded headers"
+
+
+def test_nginx_answers_its_own_429_with_retry_after_as_a_page_or_as_json_for_the_api():
+    text = (DEPLOY / "nginx.conf").read_text()
+    assert "limit_req_status 429;" in text
+    assert re.search(r"(?m)^    error_page 429 @too_many_requests;", text), "no server-wide page for 429"
+    assert "error_page 429 @api_too_many_requests;" in nginx_location("/api/")
+    bodies = {}
+    for name, content_type in [("@too_many_requests", "text/html"), ("@api_too_many_requests", "application/json")]:
+        named = re.search(rf"location {name} \{{(.*?)return 429 '(.*?)';", text, re.S)
+        assert named, f"no location {name} that returns 429 with a body"
+        assert f"default_type {content_type};" in named[1]
+        assert re.search(r"add_header Retry-After \d+ always;", named[1]), "without `always` 429 gets no header"
+        bodies[name] = named[2]
+    assert "<title>Too many requests</title>" in bodies["@too_many_requests"]
+    assert set(json.loads(bodies["@api_too_many_requests"].replace("\\n", ""))) == {"error"}
+
+
+def test_nginx_hides_its_version():
+    assert re.search(r"(?m)^\s*server_tokens off;", (DEPLOY / "nginx.conf").read_text())
