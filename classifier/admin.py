@@ -96,7 +96,7 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.action(description=_("Confirm the predicted class"))
+@admin.action(permissions=["change"], description=_("Confirm the predicted class"))
 def confirm_predictions(modeladmin, request, queryset):
     for prediction in queryset:
         services.prediction_confirm(prediction=prediction, reviewer=request.user)
@@ -106,6 +106,8 @@ def confirm_predictions(modeladmin, request, queryset):
 
 
 def correct_to(label):
+    # The description is lazy: in the language of the page showing it.
+    @admin.action(permissions=["change"], description=lazy(correct_to_description, str)(label))
     def action(modeladmin, request, queryset):
         for prediction in queryset:
             services.prediction_correct(prediction=prediction, reviewer=request.user, label=label)
@@ -116,7 +118,6 @@ def correct_to(label):
         modeladmin.message_user(request, message % {"count": count, "class": class_name(label)}, messages.SUCCESS)
 
     action.__name__ = f"correct_to_{label}"
-    action.short_description = lazy(correct_to_description, str)(label)  # in the language of the page showing it
     return action
 
 
@@ -124,6 +125,7 @@ def correct_to_description(label):
     return gettext("Correct to %(class)s") % {"class": class_name(label)}
 
 
+@admin.action(permissions=["view"], description=_("Export as CSV"))
 def export_csv(modeladmin, request, queryset):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
@@ -133,9 +135,6 @@ def export_csv(modeladmin, request, queryset):
         row = [getattr(prediction, column) for column in CSV_COLUMNS]
         writer.writerow([*row, *(prediction.probabilities.get(name) for name in CLASSES)])
     return response
-
-
-export_csv.short_description = _("Export as CSV")
 
 
 @admin.register(Prediction)
@@ -232,7 +231,7 @@ class PredictionAdmin(admin.ModelAdmin):
         return format_html("<table>{}</table>", rows)
 
 
-@admin.action(description=_("Revoke"))
+@admin.action(permissions=["change"], description=_("Revoke"))
 def revoke_tokens(modeladmin, request, queryset):
     for token in queryset:
         services.api_token_revoke(token=token)
@@ -251,7 +250,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False  # tokens are shown once when made: on the API tokens page or with `manage.py api_token`
 
 
-@admin.action(description=_("Activate (serve this version from now on)"))
+@admin.action(permissions=["change"], description=_("Activate (serve this version from now on)"))
 def activate_version(modeladmin, request, queryset):
     if queryset.count() != 1:
         modeladmin.message_user(request, gettext("Select exactly one version to activate."), messages.ERROR)
