@@ -1,6 +1,7 @@
 import csv
 
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.functional import lazy
@@ -60,6 +61,7 @@ CSV_COLUMNS = (
     "reviewed_by",
     "reviewed_at",
 )
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ConfidenceBandFilter(admin.SimpleListFilter):
@@ -133,8 +135,19 @@ def export_csv(modeladmin, request, queryset):
     writer.writerow([*CSV_COLUMNS, *(f"p_{name}" for name in CLASSES)])
     for prediction in queryset.select_related("owner", "reviewed_by").defer("model_input"):
         row = [getattr(prediction, column) for column in CSV_COLUMNS]
-        writer.writerow([*row, *(prediction.probabilities.get(name) for name in CLASSES)])
+        writer.writerow([csv_cell(value) for value in row] + [prediction.probabilities.get(name) for name in CLASSES])
     return response
+
+
+def csv_cell(value):
+    """A value as a spreadsheet should show it. Uploaders choose file names and sign-up chooses usernames, and a
+    spreadsheet runs text starting with = + - @ (or a tab or carriage return before one) as a formula: such text
+    gets a leading apostrophe, as OWASP's "CSV Injection" advises. Numbers, dates and empty cells stay as they are."""
+    if isinstance(value, models.Model):
+        value = str(value)  # the owner and the reviewer: their usernames
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 @admin.register(Prediction)

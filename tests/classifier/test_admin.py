@@ -6,7 +6,7 @@ import io
 import pytest
 
 from classifier.models import Prediction
-from classifier.services import api_token_create, model_version_register
+from classifier.services import api_token_create, model_version_register, prediction_confirm
 from tests.classifier.factories import make_prediction
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +97,26 @@ def test_csv_export_of_all_filtered_rows(staff_client, predictions):
     )
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert sorted(row["original_name"] for row in rows) == ["alice-1.jpg", "alice-2.jpg"]
+
+
+FORMULAS = ['=HYPERLINK("example.invalid","x").jpg', "@SUM(1+1).jpg", "-2+3.jpg", "+cmd.jpg"]
+
+
+def test_csv_export_writes_text_a_spreadsheet_would_run_as_a_formula_with_a_leading_apostrophe(
+    staff_client, user, make_user
+):
+    evil = make_user("=evil")
+    uploads = [make_prediction(user, name) for name in FORMULAS]
+    prediction_confirm(prediction=uploads[0], reviewer=evil)
+    uploads.append(make_prediction(evil, "cat.jpg"))
+    response = staff_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [p.pk for p in uploads]})
+    header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")] == []
+    exported = [dict(zip(header, row, strict=True)) for row in rows]
+    assert sorted(row["original_name"] for row in exported) == sorted(["cat.jpg", *(f"'{name}" for name in FORMULAS)])
+    assert {row["owner"] for row in exported} == {"alice", "'=evil"}
+    assert {row["reviewed_by"] for row in exported} == {"", "'=evil"}
+    assert all(float(row["confidence"]) > 0 for row in exported)  # numbers stay numbers
 
 
 def test_non_staff_users_cannot_open_the_admin(owner_client):
