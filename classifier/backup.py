@@ -9,7 +9,8 @@ The archive holds, in this order:
     conversations.jsonl    one conversation a line with its `messages`; `prediction` is an exported `id`
     files/<storage name>   each prediction's image, as stored, in the order of predictions.jsonl
 
-API tokens are never exported: they are secrets, and a restored site issues new ones.
+The archive is written readable by its owner alone (mode 0600): it holds every password hash. API tokens are never
+exported: they are secrets, and a restored site issues new ones.
 
 An import adds what is missing and never overwrites anything. Users are matched by username and kept as they
 are when present. A prediction is already there when one with the same owner, SHA-256 and created_at exists; a
@@ -71,6 +72,7 @@ class ImportSummary:
 
 def backup_export(*, path) -> dict:
     """Write the archive to `path`, through `path`.partial, so that a failed export leaves nothing at `path`.
+    Both are readable by their owner alone, whatever the umask: the archive holds every password hash.
 
     Returns the counts written to the manifest.
     """
@@ -88,7 +90,7 @@ def backup_export(*, path) -> dict:
                 "created_at": timezone.now().isoformat(),
                 "counts": counts,
             }
-            with tarfile.open(partial, "w:gz") as archive:
+            with _owner_only(partial) as out, tarfile.open(partial, "w:gz", fileobj=out) as archive:
                 manifest_bytes = json.dumps(manifest, indent=2).encode()
                 _add_member(archive, MANIFEST, io.BytesIO(manifest_bytes), len(manifest_bytes))
                 for name, rows_path in rows.items():
@@ -101,6 +103,14 @@ def backup_export(*, path) -> dict:
         partial.unlink(missing_ok=True)
         raise
     return counts
+
+
+def _owner_only(path: Path):
+    """`path` opened for writing, mode 0600 before its first byte. A file left by an earlier export keeps its mode
+    through os.open, hence the chmod; os.open's mode is the umask's to narrow, hence 0600 again."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "wb")
 
 
 def _dump_rows(rows: dict) -> tuple[dict, list]:

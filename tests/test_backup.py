@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import re
 import tarfile
 
@@ -352,6 +353,20 @@ def test_the_archives_the_fuzzer_found_are_refused(media_root, archive, message)
 def test_an_archive_that_does_not_exist_is_a_one_line_error(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         import_backup(tmp_path / "missing.tar.gz")
+
+
+def test_the_archive_is_readable_by_its_owner_alone_whatever_the_umask(site, tmp_path):
+    path = tmp_path / "backup.tar.gz"
+    path.write_bytes(b"an older archive")
+    path.chmod(0o644)
+    permissive = os.umask(0o022)
+    try:
+        call_command("export_backup", str(path), stdout=io.StringIO())
+    finally:
+        os.umask(permissive)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with tarfile.open(path) as archive:
+        assert archive.getnames()[0] == "manifest.json"
 
 
 def test_a_failed_export_leaves_no_archive_behind(site, tmp_path):
