@@ -4,6 +4,7 @@ The archive holds, in this order:
 
     manifest.json          {"format": "classifier-backup", "format_version": 1, "created_at", "counts"}
     users.jsonl            one user a line, the password hash included, so that accounts survive
+                           (staff and superuser flags too, restored only when asked: --restore-staff)
     predictions.jsonl      one prediction a line: every field, `owner` and `reviewed_by` as usernames,
                            `model_input` in base64, and `id`, the prediction's id in the exported database
     conversations.jsonl    one conversation a line with its `messages`; `prediction` is an exported `id`
@@ -13,9 +14,10 @@ The archive is written readable by its owner alone (mode 0600): it holds every p
 exported: they are secrets, and a restored site issues new ones.
 
 An import adds what is missing and never overwrites anything. Users are matched by username and kept as they
-are when present. A prediction is already there when one with the same owner, SHA-256 and created_at exists; a
-conversation when one with the same owner and created_at exists (its messages come with it or not at all).
-So importing an archive twice, or into the site it came from, adds nothing the second time.
+are when present; a user it creates is staff or superuser only with `restore_staff` (an archive from elsewhere
+must not hand out the admin). A prediction is already there when one with the same owner, SHA-256 and
+created_at exists; a conversation when one with the same owner and created_at exists (its messages come with it
+or not at all). So importing an archive twice, or into the site it came from, adds nothing the second time.
 """
 
 import base64
@@ -53,6 +55,7 @@ CONVERSATIONS = "conversations.jsonl"
 ROWS = (USERS, PREDICTIONS, CONVERSATIONS)
 FILES = "files/"
 IMAGE_IN_MEMORY_BYTES = 8 * 1024 * 1024  # an archived image larger than this is spooled to a temporary file
+STAFF_FLAGS = ("is_staff", "is_superuser")
 # What a damaged or foreign archive raises while it is read; each becomes a BackupError.
 UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
 
@@ -65,6 +68,7 @@ class BackupError(Exception):
 class ImportSummary:
     created: Counter = field(default_factory=Counter)
     already_there: Counter = field(default_factory=Counter)
+    staff_dropped: list = field(default_factory=list)  # usernames created without the staff or superuser flag
 
 
 # --- export ------------------------------------------------------------------------------------------------
@@ -176,8 +180,12 @@ def _add_stored_image(archive: tarfile.TarFile, storage, name: str) -> None:
 # --- import ------------------------------------------------------------------------------------------------
 
 
-def backup_import(*, path) -> ImportSummary:
-    """Restore an archive made by backup_export: all of it, or on any error nothing (files included)."""
+def backup_import(*, path, restore_staff: bool = False) -> ImportSummary:
+    """Restore an archive made by backup_export: all of it, or on any error nothing (files included).
+
+    Users it creates get the archive's staff and superuser flags only with `restore_staff`; without, both are
+    False and their usernames are in the summary's `staff_dropped`.
+    """
     path = Path(path)
     if not path.is_file():
         raise BackupError(f"{path} does not exist or is not a file.")
@@ -189,7 +197,7 @@ def backup_import(*, path) -> ImportSummary:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         manifest = _read_manifest(archive, path)
         rows = {name: _extract(archive, name, scratch) for name in ROWS}
-        restore = _Restore(archive, rows, manifest["counts"])
+        restore = _Restore(archive, rows, manifest["counts"], restore_staff=restore_staff)
         try:
             with transaction.atomic():
                 restore.run()
@@ -262,10 +270,11 @@ def _extract(archive: tarfile.TarFile, name: str, scratch: Path) -> Path:
 class _Restore:
     """One import: what it adds, and the files it wrote, to take back if it fails."""
 
-    def __init__(self, archive: tarfile.TarFile, rows: dict, counts: dict):
+    def __init__(self, archive: tarfile.TarFile, rows: dict, counts: dict, *, restore_staff: bool):
         self.archive = archive
         self.rows = rows
         self.counts = counts
+        self.restore_staff = restore_staff
         self.summary = ImportSummary()
         self.image_field = Prediction._meta.get_field("image")
         self.written_files = []
@@ -311,6 +320,10 @@ class _Restore:
         username = values[user_model.USERNAME_FIELD]
         user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
         if user is None:
+            granted = [flag for flag in STAFF_FLAGS if values.get(flag)]
+            if granted and not self.restore_staff:
+                values |= dict.fromkeys(granted, False)
+                self.summary.staff_dropped.append(username)
             user = user_model.objects.create(**values)
             self.summary.created["users"] += 1
         else:

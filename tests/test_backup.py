@@ -65,9 +65,9 @@ def backup(site, tmp_path):
     return path
 
 
-def import_backup(path) -> str:
+def import_backup(path, *options) -> str:
     output = io.StringIO()
-    call_command("import_backup", str(path), stdout=output)
+    call_command("import_backup", str(path), *options, stdout=output)
     return output.getvalue().strip()
 
 
@@ -117,7 +117,8 @@ def media_files(media_root) -> list:
 
 
 def repack(source, target, *, leave_out=(), replace=None):
-    """A copy of the archive `source` with some members left out or replaced."""
+    """A copy of the archive `source` with some members left out, replaced, or added (those of `replace` that it
+    does not have)."""
     replace = replace or {}
     with tarfile.open(source) as old, tarfile.open(target, "w:gz") as new:
         for member in old.getmembers():
@@ -125,6 +126,10 @@ def repack(source, target, *, leave_out=(), replace=None):
                 data = replace.get(member.name) or old.extractfile(member).read()
                 member.size = len(data)
                 new.addfile(member, io.BytesIO(data))
+        for name in replace.keys() - set(old.getnames()):
+            member = tarfile.TarInfo(name)
+            member.size = len(replace[name])
+            new.addfile(member, io.BytesIO(replace[name]))
     return target
 
 
@@ -135,7 +140,7 @@ def test_a_restore_brings_back_every_field_of_every_row_and_every_image(backup, 
     delete_everything()
     assert media_files(media_root) == [] and not User.objects.exists()
 
-    output = import_backup(backup)
+    output = import_backup(backup, "--restore-staff")
 
     assert output == (
         "Imported 4 users (0 already there), 3 predictions with 3 images (0 already there), "
@@ -152,7 +157,7 @@ def test_a_site_on_object_storage_is_exported_from_its_bucket_and_restored_into_
     delete_everything()
     assert object_storage.keys() == set()
 
-    import_backup(backup)
+    import_backup(backup, "--restore-staff")
 
     assert everything() == before
     assert object_storage.keys() == stored
@@ -184,8 +189,8 @@ def test_importing_the_same_backup_twice_adds_nothing_the_second_time(backup, me
     ), "importing into the site it came from adds nothing"
     before, files_before = everything(), media_files(media_root)
     delete_everything()
-    import_backup(backup)
-    import_backup(backup)
+    import_backup(backup, "--restore-staff")
+    import_backup(backup, "--restore-staff")
     assert everything() == before
     assert media_files(media_root) == files_before
 
@@ -197,6 +202,31 @@ def test_an_existing_user_is_kept_as_it_is(backup, make_user):
     alice = User.objects.get(username="alice")
     assert alice.email == "alice@new.example.com" and alice.check_password("a newer password")
     assert alice.predictions.count() == 2 and alice.conversations.count() == 1
+
+
+def test_staff_and_superuser_status_is_restored_only_when_asked(backup):
+    delete_everything()
+    output = import_backup(backup)
+    assert output.splitlines()[-1] == (
+        "Created 1 users without the staff or superuser status the archive gives them (stella): grant it again in "
+        "the admin, or import into an empty site with --restore-staff."
+    )
+    stella = User.objects.get(username="stella")
+    assert not stella.is_staff and not stella.is_superuser
+    assert stella.check_password(PASSWORD), "the account itself survives"
+
+    delete_everything()
+    assert "without the staff" not in import_backup(backup, "--restore-staff")
+    stella = User.objects.get(username="stella")
+    assert stella.is_staff and stella.is_superuser
+
+
+def test_restoring_staff_status_never_changes_an_existing_user(backup, make_user):
+    delete_everything()
+    make_user("stella")
+    assert "without the staff" not in import_backup(backup, "--restore-staff")
+    stella = User.objects.get(username="stella")
+    assert not stella.is_staff and not stella.is_superuser
 
 
 def test_an_identical_image_in_storage_is_reused_and_a_different_one_is_never_overwritten(backup, media_root):
