@@ -1,6 +1,7 @@
 """Pages about the site rather than one app: home, model data, sign-up, the icon, the health check and the 500
 handler."""
 
+import logging
 import sys
 
 from django import forms
@@ -22,6 +23,8 @@ from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
 from classifier.services import StorageUnavailable
 from classifier_site.model_data import example_image_path, model_page
 from mlcore.labels import CLASSES
+
+logger = logging.getLogger(__name__)
 
 
 def home(request):
@@ -71,22 +74,24 @@ def signup(request):
 
 @never_cache
 def healthz(request):
-    """200 with the model version when the model is loaded and the database answers; 503 otherwise."""
-    problems = {}
+    """200 with the model version when the model is loaded and the database answers; otherwise 503 naming what is
+    down ("model", "database") and nothing more. Anyone may ask, so the details (the bundle's path, the database's
+    error) go to the log."""
+    details = {}
     version = None
     try:
         version = get_classifier().version
     except ClassifierUnavailable as error:
-        problems["model"] = str(error)
+        details["model"] = str(error)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as error:
-        problems["database"] = str(error).strip() or type(error).__name__
-    body = {"status": "error" if problems else "ok", "model_version": version} | (
-        {"problems": problems} if problems else {}
-    )
-    return JsonResponse(body, status=503 if problems else 200)
+        details["database"] = str(error).strip() or type(error).__name__
+    if details:
+        logger.error("/healthz answers 503: %s", "; ".join(f"{name}: {detail}" for name, detail in details.items()))
+        return JsonResponse({"status": "error", "problems": list(details)}, status=503)
+    return JsonResponse({"status": "ok", "model_version": version})
 
 
 def bad_request(request, exception):
