@@ -313,6 +313,7 @@ def start_site(site: Site, chat_url: str) -> None:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",  # chosen, as production must (E001)
         "DATABASE_URL": fresh_database(server_url),
         "AWS_STORAGE_BUCKET_NAME": BUCKET,
         "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
