@@ -1,12 +1,14 @@
-"""Pages about the site rather than one app: home, model data, sign-up, the icon, the health check and the 500
-handler."""
+"""Pages about the site rather than one app: home, model data, sign-up and a new password, the icon, the health
+check and the 500 handler."""
 
 import logging
 import sys
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -15,10 +17,11 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.utils import translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views import defaults
 from django.views.decorators.cache import cache_control, never_cache
 
+from classifier import password_forms
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
 from classifier.services import StorageUnavailable
 from classifier_site.model_data import example_image_path, model_page
@@ -70,6 +73,32 @@ def signup(request):
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("predict")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class SaysApiTokensRevoked:
+    """For Django's views that set a new password through a form of password_forms: the page after says how many
+    API tokens went with the old password, so that nobody wonders why their scripts now get 401."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if form.revoked_tokens:
+            message = ngettext(
+                "%(count)d API token of yours was revoked along with the old password: make a new one on the API "
+                "tokens page.",
+                "%(count)d API tokens of yours were revoked along with the old password: make new ones on the API "
+                "tokens page.",
+                form.revoked_tokens,
+            )
+            messages.info(self.request, message % {"count": form.revoked_tokens})
+        return response
+
+
+class PasswordChangeView(SaysApiTokensRevoked, auth_views.PasswordChangeView):
+    form_class = password_forms.PasswordChangeForm
+
+
+class PasswordResetConfirmView(SaysApiTokensRevoked, auth_views.PasswordResetConfirmView):
+    form_class = password_forms.SetPasswordForm
 
 
 @never_cache
