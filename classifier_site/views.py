@@ -107,7 +107,6 @@ def healthz(request):
     down ("model", "database") and nothing more. Anyone may ask, so the details (the bundle's path, the database's
     error) go to the log."""
     details = {}
-    version = None
     try:
         version = get_classifier().version
     except ClassifierUnavailable as error:
