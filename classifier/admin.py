@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 from django.urls import reverse
@@ -17,6 +18,7 @@ from classifier.class_names import class_name
 from classifier.formats import percent
 from classifier.limits import rate_limit_uses
 from classifier.models import ApiToken, ModelVersion, Prediction
+from classifier.password_forms import AdminPasswordChangeForm
 from mlcore.bundle import BundleError
 from mlcore.labels import CLASSES
 
@@ -65,6 +67,7 @@ CSV_COLUMNS = (
     "reviewed_by",
     "reviewed_at",
 )
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ConfidenceBandFilter(admin.SimpleListFilter):
@@ -101,7 +104,7 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.action(description=_("Confirm the predicted class"))
+@admin.action(permissions=["change"], description=_("Confirm the predicted class"))
 def confirm_predictions(modeladmin, request, queryset):
     for prediction in queryset:
         services.prediction_confirm(prediction=prediction, reviewer=request.user)
@@ -111,6 +114,8 @@ def confirm_predictions(modeladmin, request, queryset):
 
 
 def correct_to(label):
+    # The description is lazy: in the language of the page showing it.
+    @admin.action(permissions=["change"], description=lazy(correct_to_description, str)(label))
     def action(modeladmin, request, queryset):
         for prediction in queryset:
             services.prediction_correct(prediction=prediction, reviewer=request.user, label=label)
@@ -121,7 +126,6 @@ def correct_to(label):
         modeladmin.message_user(request, message % {"count": count, "class": class_name(label)}, messages.SUCCESS)
 
     action.__name__ = f"correct_to_{label}"
-    action.short_description = lazy(correct_to_description, str)(label)  # in the language of the page showing it
     return action
 
 
@@ -129,6 +133,7 @@ def correct_to_description(label):
     return gettext("Correct to %(class)s") % {"class": class_name(label)}
 
 
+@admin.action(permissions=["view"], description=_("Export as CSV"))
 def export_csv(modeladmin, request, queryset):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
@@ -136,11 +141,19 @@ def export_csv(modeladmin, request, queryset):
     writer.writerow([*CSV_COLUMNS, *(f"p_{name}" for name in CLASSES)])
     for prediction in queryset.select_related("owner", "reviewed_by").defer("model_input"):
         row = [getattr(prediction, column) for column in CSV_COLUMNS]
-        writer.writerow([*row, *(prediction.probabilities.get(name) for name in CLASSES)])
+        writer.writerow([csv_cell(value) for value in row] + [prediction.probabilities.get(name) for name in CLASSES])
     return response
 
 
-export_csv.short_description = _("Export as CSV")
+def csv_cell(value):
+    """A value as a spreadsheet should show it. Uploaders choose file names and sign-up chooses usernames, and a
+    spreadsheet runs text starting with = + - @ (or a tab or carriage return before one) as a formula: such text
+    gets a leading apostrophe, as OWASP's "CSV Injection" advises. Numbers, dates and empty cells stay as they are."""
+    if isinstance(value, models.Model):
+        value = str(value)  # the owner and the reviewer: their usernames
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 @admin.register(Prediction)
@@ -237,7 +250,7 @@ class PredictionAdmin(admin.ModelAdmin):
         return format_html("<table>{}</table>", rows)
 
 
-@admin.action(description=_("Revoke"))
+@admin.action(permissions=["change"], description=_("Revoke"))
 def revoke_tokens(modeladmin, request, queryset):
     for token in queryset:
         services.api_token_revoke(token=token)
@@ -256,7 +269,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False  # tokens are shown once when made: on the API tokens page or with `manage.py api_token`
 
 
-@admin.action(description=_("Activate (serve this version from now on)"))
+@admin.action(permissions=["change"], description=_("Activate (serve this version from now on)"))
 def activate_version(modeladmin, request, queryset):
     if queryset.count() != 1:
         modeladmin.message_user(request, gettext("Select exactly one version to activate."), messages.ERROR)
@@ -295,6 +308,7 @@ class UsageUserAdmin(UserAdmin):
     """Django's user admin, with what each user takes of the per-user limits (README, "Security")."""
 
     list_display = (*UserAdmin.list_display, "photos_kept", "storage_used", "uploads_last_hour")
+    change_password_form = AdminPasswordChangeForm  # a new password revokes the user's API tokens
 
     def get_queryset(self, request):
         return (

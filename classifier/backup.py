@@ -4,17 +4,24 @@ The archive holds, in this order:
 
     manifest.json          {"format": "classifier-backup", "format_version": 1, "created_at", "counts"}
     users.jsonl            one user a line, the password hash included, so that accounts survive
+                           (staff and superuser flags too, restored only when asked: --restore-staff)
     predictions.jsonl      one prediction a line: every field, `owner` and `reviewed_by` as usernames,
                            `model_input` in base64, and `id`, the prediction's id in the exported database
     conversations.jsonl    one conversation a line with its `messages`; `prediction` is an exported `id`
     files/<storage name>   each prediction's image, as stored, in the order of predictions.jsonl
 
-API tokens are never exported: they are secrets, and a restored site issues new ones.
+The archive is written readable by its owner alone (mode 0600): it holds every password hash. API tokens are never
+exported: they are secrets, and a restored site issues new ones.
 
 An import adds what is missing and never overwrites anything. Users are matched by username and kept as they
-are when present. A prediction is already there when one with the same owner, SHA-256 and created_at exists; a
-conversation when one with the same owner and created_at exists (its messages come with it or not at all).
-So importing an archive twice, or into the site it came from, adds nothing the second time.
+are when present; a user it creates is staff or superuser only with `restore_staff` (an archive from elsewhere
+must not hand out the admin). A prediction is already there when one with the same owner, SHA-256 and
+created_at exists; a conversation when one with the same owner and created_at exists (its messages come with it
+or not at all). So importing an archive twice, or into the site it came from, adds nothing the second time.
+
+An import trusts the archive no more than an upload: each image goes through the upload's inspection
+(classifier.images.inspect_image), so anything but an accepted image within the pixel limits fails the import, and
+the bytes, never the archive, decide the stored content type and the file name's suffix.
 """
 
 import base64
@@ -34,12 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.utils import timezone
 
+from classifier.images import ImageRejected, inspect_image
 from classifier.models import Prediction
 from classifier.services import STORAGE_ERRORS
 
@@ -51,7 +60,7 @@ PREDICTIONS = "predictions.jsonl"
 CONVERSATIONS = "conversations.jsonl"
 ROWS = (USERS, PREDICTIONS, CONVERSATIONS)
 FILES = "files/"
-IMAGE_IN_MEMORY_BYTES = 8 * 1024 * 1024  # an archived image larger than this is spooled to a temporary file
+STAFF_FLAGS = ("is_staff", "is_superuser")
 # What a damaged or foreign archive raises while it is read; each becomes a BackupError.
 UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
 
@@ -64,6 +73,7 @@ class BackupError(Exception):
 class ImportSummary:
     created: Counter = field(default_factory=Counter)
     already_there: Counter = field(default_factory=Counter)
+    staff_dropped: list = field(default_factory=list)  # usernames created without the staff or superuser flag
 
 
 # --- export ------------------------------------------------------------------------------------------------
@@ -71,6 +81,7 @@ class ImportSummary:
 
 def backup_export(*, path) -> dict:
     """Write the archive to `path`, through `path`.partial, so that a failed export leaves nothing at `path`.
+    Both are readable by their owner alone, whatever the umask: the archive holds every password hash.
 
     Returns the counts written to the manifest.
     """
@@ -88,7 +99,7 @@ def backup_export(*, path) -> dict:
                 "created_at": timezone.now().isoformat(),
                 "counts": counts,
             }
-            with tarfile.open(partial, "w:gz") as archive:
+            with _owner_only(partial) as out, tarfile.open(partial, "w:gz", fileobj=out) as archive:
                 manifest_bytes = json.dumps(manifest, indent=2).encode()
                 _add_member(archive, MANIFEST, io.BytesIO(manifest_bytes), len(manifest_bytes))
                 for name, rows_path in rows.items():
@@ -101,6 +112,14 @@ def backup_export(*, path) -> dict:
         partial.unlink(missing_ok=True)
         raise
     return counts
+
+
+def _owner_only(path: Path):
+    """`path` opened for writing, mode 0600 before its first byte. A file left by an earlier export keeps its mode
+    through os.open, hence the chmod; os.open's mode is the umask's to narrow, hence 0600 again."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "wb")
 
 
 def _dump_rows(rows: dict) -> tuple[dict, list]:
@@ -166,8 +185,12 @@ def _add_stored_image(archive: tarfile.TarFile, storage, name: str) -> None:
 # --- import ------------------------------------------------------------------------------------------------
 
 
-def backup_import(*, path) -> ImportSummary:
-    """Restore an archive made by backup_export: all of it, or on any error nothing (files included)."""
+def backup_import(*, path, restore_staff: bool = False) -> ImportSummary:
+    """Restore an archive made by backup_export: all of it, or on any error nothing (files included).
+
+    Users it creates get the archive's staff and superuser flags only with `restore_staff`; without, both are
+    False and their usernames are in the summary's `staff_dropped`.
+    """
     path = Path(path)
     if not path.is_file():
         raise BackupError(f"{path} does not exist or is not a file.")
@@ -179,7 +202,7 @@ def backup_import(*, path) -> ImportSummary:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         manifest = _read_manifest(archive, path)
         rows = {name: _extract(archive, name, scratch) for name in ROWS}
-        restore = _Restore(archive, rows, manifest["counts"])
+        restore = _Restore(archive, rows, manifest["counts"], restore_staff=restore_staff)
         try:
             with transaction.atomic():
                 restore.run()
@@ -252,10 +275,11 @@ def _extract(archive: tarfile.TarFile, name: str, scratch: Path) -> Path:
 class _Restore:
     """One import: what it adds, and the files it wrote, to take back if it fails."""
 
-    def __init__(self, archive: tarfile.TarFile, rows: dict, counts: dict):
+    def __init__(self, archive: tarfile.TarFile, rows: dict, counts: dict, *, restore_staff: bool):
         self.archive = archive
         self.rows = rows
         self.counts = counts
+        self.restore_staff = restore_staff
         self.summary = ImportSummary()
         self.image_field = Prediction._meta.get_field("image")
         self.written_files = []
@@ -301,6 +325,10 @@ class _Restore:
         username = values[user_model.USERNAME_FIELD]
         user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
         if user is None:
+            granted = [flag for flag in STAFF_FLAGS if values.get(flag)]
+            if granted and not self.restore_staff:
+                values |= dict.fromkeys(granted, False)
+                self.summary.staff_dropped.append(username)
             user = user_model.objects.create(**values)
             self.summary.created["users"] += 1
         else:
@@ -329,7 +357,7 @@ class _Restore:
             self.summary.already_there["predictions"] += 1
         else:
             if values["image"]:
-                values["image"] = self._restore_image(values["image"])
+                values["image"], values["content_type"] = self._restore_image(values["image"])
                 self.summary.created["images"] += 1
             prediction = Prediction.objects.create(
                 owner=owner, reviewed_by=self._user(row.get("reviewed_by")), **values
@@ -337,25 +365,30 @@ class _Restore:
             self.summary.created["predictions"] += 1
         self.predictions[row.get("id")] = prediction
 
-    def _restore_image(self, name: str) -> str:
-        """Save an archived image under its name and return the name it is stored under: an identical file
-        already there is reused; a different one is never overwritten (the image then gets a free name)."""
+    def _restore_image(self, name: str) -> tuple[str, str]:
+        """Save an archived image and return the name it is stored under and its content type, both decided by
+        the upload's inspection of its bytes (the name keeps the archive's, with the detected format's suffix). An
+        identical file already there is reused; a different one is never overwritten (the image gets a free name).
+        """
         _check_storage_name(name)
+        try:
+            with _member(self.archive, FILES + name) as archived:
+                data = archived.read()  # in memory, as an upload is: the inspection reads it whole
+        except UNREADABLE as error:
+            raise BackupError(_one_line(f"The image {name} in the archive is damaged: {error}")) from error
+        try:
+            inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        except ImageRejected as error:
+            raise BackupError(_one_line(f"The image {name} in the archive is refused: {error}.")) from None
+        name = str(PurePosixPath(name).with_suffix(inspected.suffix))
         storage = self.image_field.storage
-        with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY_BYTES) as copy:
-            try:
-                with _member(self.archive, FILES + name) as archived:
-                    archived_hash = _copy_and_hash(archived, copy)
-            except UNREADABLE as error:
-                raise BackupError(_one_line(f"The image {name} in the archive is damaged: {error}")) from error
-            if storage.exists(name):
-                with storage.open(name, "rb") as stored:
-                    if _copy_and_hash(stored, None) == archived_hash:
-                        return name
-            copy.seek(0)
-            saved = storage.save(name, File(copy, name=name), max_length=self.image_field.max_length)
+        if storage.exists(name):
+            with storage.open(name, "rb") as stored:
+                if _sha256(stored) == hashlib.sha256(data).hexdigest():
+                    return name, inspected.content_type
+        saved = storage.save(name, ContentFile(data), max_length=self.image_field.max_length)
         self.written_files.append(saved)
-        return saved
+        return saved, inspected.content_type
 
     def _restore_conversation(self, row: dict) -> None:
         conversation_model = apps.get_model("chat", "Conversation")
@@ -447,19 +480,18 @@ def _write_line(out, row: dict) -> None:
     out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _copy_and_hash(source, target) -> str:
-    """The SHA-256 of `source`, read a chunk at a time and copied to `target` unless it is None."""
+def _sha256(source) -> str:
+    """The SHA-256 of a stored file, read a chunk at a time."""
     digest = hashlib.sha256()
     while chunk := source.read(1024 * 1024):
         digest.update(chunk)
-        if target is not None:
-            target.write(chunk)
     return digest.hexdigest()
 
 
 def _check_storage_name(name: str) -> None:
     """A name from an archive is written to storage, so it must stay inside it."""
-    if not isinstance(name, str) or name.startswith("/") or "\\" in name or ".." in PurePosixPath(name).parts:
+    unsafe = not isinstance(name, str) or name.startswith("/") or "\\" in name
+    if unsafe or ".." in PurePosixPath(name).parts or not PurePosixPath(name).name:
         raise BackupError(f"The archive names an image {name!r}, which is not a safe storage name.")
 
 

@@ -19,8 +19,10 @@ def prediction_get_for_owner(*, user, pk) -> Prediction | None:
 
 
 def prediction_get_viewable(*, user, pk) -> Prediction | None:
-    """A prediction whose image `user` may see: their own, or any for staff."""
-    predictions = Prediction.objects.all() if user.is_staff else Prediction.objects.owned_by(user)
+    """A prediction whose image `user` may see: their own, or any with the permission to view predictions (the
+    admin's thumbnails need it; being staff alone is not enough)."""
+    may_view_all = user.has_perm("classifier.view_prediction")
+    predictions = Prediction.objects.all() if may_view_all else Prediction.objects.owned_by(user)
     return predictions.filter(pk=pk).first()
 
 

@@ -327,6 +327,12 @@ def api_token_revoke(*, token: ApiToken) -> None:
         token.save(update_fields=["revoked_at"])
 
 
+def api_tokens_revoke_all(*, user) -> int:
+    """Revoke every active token of `user`, as a new password does: whoever knew the old one may have made some.
+    Returns how many were revoked."""
+    return ApiToken.objects.active().filter(user=user).update(revoked_at=timezone.now())
+
+
 def api_token_authenticate(*, key: str):
     """The active user a bearer token belongs to, or None."""
     token = (

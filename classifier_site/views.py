@@ -1,12 +1,15 @@
-"""Pages about the site rather than one app: home, model data, sign-up, the icon, the health check and the 500
-handler."""
+"""Pages about the site rather than one app: home, model data, sign-up and a new password, the icon, the health
+check and the 500 handler."""
 
+import logging
 import sys
 from datetime import timedelta
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -19,12 +22,15 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views import defaults
 from django.views.decorators.cache import cache_control, never_cache
 
+from classifier import password_forms
 from classifier.limits import RateLimited, rate_limit_take
 from classifier.ml import ClassifierUnavailable, get_classifier, model_summary
 from classifier.services import StorageUnavailable
 from classifier_site.client_address import client_address
 from classifier_site.model_data import example_image_path, model_page
 from mlcore.labels import CLASSES
+
+logger = logging.getLogger(__name__)
 
 
 def home(request):
@@ -94,24 +100,51 @@ def _too_many_signups() -> str:
     ) % {"limit": settings.SIGNUPS_PER_HOUR}
 
 
+class SaysApiTokensRevoked:
+    """For Django's views that set a new password through a form of password_forms: the page after says how many
+    API tokens went with the old password, so that nobody wonders why their scripts now get 401."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if form.revoked_tokens:
+            message = ngettext(
+                "%(count)d API token of yours was revoked along with the old password: make a new one on the API "
+                "tokens page.",
+                "%(count)d API tokens of yours were revoked along with the old password: make new ones on the API "
+                "tokens page.",
+                form.revoked_tokens,
+            )
+            messages.info(self.request, message % {"count": form.revoked_tokens})
+        return response
+
+
+class PasswordChangeView(SaysApiTokensRevoked, auth_views.PasswordChangeView):
+    form_class = password_forms.PasswordChangeForm
+
+
+class PasswordResetConfirmView(SaysApiTokensRevoked, auth_views.PasswordResetConfirmView):
+    form_class = password_forms.SetPasswordForm
+
+
 @never_cache
 def healthz(request):
-    """200 with the model version when the model is loaded and the database answers; 503 otherwise."""
-    problems = {}
-    version = None
+    """200 with the model version when the model is loaded and the database answers; otherwise 503 naming what is
+    down ("model", "database") and nothing more. Anyone may ask, so the details (the bundle's path, the database's
+    error) go to the log."""
+    details = {}
     try:
         version = get_classifier().version
     except ClassifierUnavailable as error:
-        problems["model"] = str(error)
+        details["model"] = str(error)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as error:
-        problems["database"] = str(error).strip() or type(error).__name__
-    body = {"status": "error" if problems else "ok", "model_version": version} | (
-        {"problems": problems} if problems else {}
-    )
-    return JsonResponse(body, status=503 if problems else 200)
+        details["database"] = str(error).strip() or type(error).__name__
+    if details:
+        logger.error("/healthz answers 503: %s", "; ".join(f"{name}: {detail}" for name, detail in details.items()))
+        return JsonResponse({"status": "error", "problems": list(details)}, status=503)
+    return JsonResponse({"status": "ok", "model_version": version})
 
 
 def bad_request(request, exception):

@@ -28,7 +28,7 @@ def main() -> int:
         print(f"/healthz unreachable on port {port}: {error}", file=sys.stderr)
         return 1
     if response.status != 200:
-        print(f"/healthz answered {response.status}: {body}", file=sys.stderr)
+        print(f"/healthz answered {response.status}: {body} (the site's log says why)", file=sys.stderr)
         return 1
     return 0
 

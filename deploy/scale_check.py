@@ -323,6 +323,7 @@ def start_site(site: Site, chat_url: str) -> None:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",  # chosen, as production must (E001)
         "DATABASE_URL": fresh_database(server_url),
         "AWS_STORAGE_BUCKET_NAME": BUCKET,
         "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
@@ -586,7 +587,10 @@ def bucket_holds_every_photo(site: Site) -> None:
     for server, media in site.media_roots.items():
         files = [path for path in media.rglob("*") if path.is_file()] if media.exists() else []
         check(not files, f"{server}'s MEDIA_ROOT holds {files}")
-    ok(f"the bucket holds all {len(names) // 2} stored photos and their thumbnails and nothing else; neither server's MEDIA_ROOT holds a file")
+    ok(
+        f"the bucket holds all {len(names) // 2} stored photos and their thumbnails and nothing else; "
+        "neither server's MEDIA_ROOT holds a file"
+    )
 
 
 @dataclass

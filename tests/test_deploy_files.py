@@ -174,6 +174,7 @@ def test_compose_runs_the_site_on_postgres_once_the_database_is_ready():
     assert "condition: service_healthy" in text
     assert "DATABASE_URL: postgres://" in text
     assert "${DJANGO_SECRET_KEY:?" in text, "a missing secret key must stop `docker compose up`"
+    assert "${EMAIL_BACKEND:?" in text, "password-reset links must not go to the log unless someone chose so"
 
 
 def test_nginx_accepts_the_largest_request_the_site_accepts():

@@ -64,21 +64,36 @@ def production_environment(**extra):
             "DJANGO_ALLOWED_HOSTS": "classifier.example.org",
             "DJANGO_CSRF_TRUSTED_ORIGINS": "https://classifier.example.org",
             "DATABASE_URL": "sqlite:////tmp/classifier-production-check.sqlite3",
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "smtp.example.org",
         }
         | extra
     )
 
 
-def test_production_settings_pass_the_deploy_checks_with_no_warnings():
-    result = subprocess.run(
+def deploy_checks(environment) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env=production_environment(),
+        env=environment,
         capture_output=True,
         text=True,
     )
+
+
+def test_production_settings_pass_the_deploy_checks_with_no_warnings():
+    result = deploy_checks(production_environment())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_deploy_checks_want_the_email_backend_chosen_explicitly():
+    unset = {name: value for name, value in production_environment().items() if name != "EMAIL_BACKEND"}
+    result = deploy_checks(unset)
+    assert result.returncode != 0
+    assert "classifier.E001" in result.stderr and "password-reset e-mails" in result.stderr
+    console = deploy_checks(unset | {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"})
+    assert console.returncode == 0, console.stderr  # links in the log, when someone really wants them
 
 
 def test_in_production_a_server_error_logs_its_traceback_to_stderr_and_a_404_logs_nothing():

@@ -8,6 +8,7 @@ from classifier_site.settings.base import DATABASES, STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_BACKEND_EXPLICIT = True
 
 # Static files are served from the app folders in tests; there is no collectstatic output to scan.
 WHITENOISE_AUTOREFRESH = True

@@ -6,6 +6,7 @@ import io
 import pytest
 
 from classifier.models import Prediction
+from classifier.services import api_token_create, model_version_register, prediction_confirm
 from tests.classifier.factories import make_prediction
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +99,67 @@ def test_csv_export_of_all_filtered_rows(staff_client, predictions):
     assert sorted(row["original_name"] for row in rows) == ["alice-1.jpg", "alice-2.jpg"]
 
 
+FORMULAS = ['=HYPERLINK("example.invalid","x").jpg', "@SUM(1+1).jpg", "-2+3.jpg", "+cmd.jpg"]
+
+
+def test_csv_export_writes_text_a_spreadsheet_would_run_as_a_formula_with_a_leading_apostrophe(
+    staff_client, user, make_user
+):
+    evil = make_user("=evil")
+    uploads = [make_prediction(user, name) for name in FORMULAS]
+    prediction_confirm(prediction=uploads[0], reviewer=evil)
+    uploads.append(make_prediction(evil, "cat.jpg"))
+    response = staff_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [p.pk for p in uploads]})
+    header, *rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")] == []
+    exported = [dict(zip(header, row, strict=True)) for row in rows]
+    assert sorted(row["original_name"] for row in exported) == sorted(["cat.jpg", *(f"'{name}" for name in FORMULAS)])
+    assert {row["owner"] for row in exported} == {"alice", "'=evil"}
+    assert {row["reviewed_by"] for row in exported} == {"", "'=evil"}
+    assert all(float(row["confidence"]) > 0 for row in exported)  # numbers stay numbers
+
+
 def test_non_staff_users_cannot_open_the_admin(owner_client):
     response = owner_client.get(CHANGELIST)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.fixture
+def view_only_client(client, make_user):
+    """A staff member who may look at predictions, tokens and model versions, and change none of them."""
+    from django.contrib.auth.models import Permission
+
+    viewer = make_user("vera", is_staff=True)
+    codenames = ["view_prediction", "view_apitoken", "view_modelversion"]
+    viewer.user_permissions.set(Permission.objects.filter(content_type__app_label="classifier", codename__in=codenames))
+    client.force_login(viewer)
+    return client
+
+
+def offered_actions(client, changelist) -> set:
+    form = client.get(changelist).context["action_form"]  # None when no action is offered
+    return {name for name, _ in form.fields["action"].choices if name} if form else set()
+
+
+def test_view_only_staff_can_export_but_neither_see_nor_run_the_review_actions(view_only_client, predictions):
+    assert offered_actions(view_only_client, CHANGELIST) == {"export_csv"}
+    for action in ("confirm_predictions", "correct_to_truck", "correct_to_ship"):
+        view_only_client.post(CHANGELIST, {"action": action, "_selected_action": [p.pk for p in predictions]})
+    assert Prediction.objects.pending_review().count() == 3
+    assert not Prediction.objects.filter(reviewed_by__isnull=False).exists()
+    response = view_only_client.post(CHANGELIST, {"action": "export_csv", "_selected_action": [predictions[0].pk]})
+    assert [row["id"] for row in csv.DictReader(io.StringIO(response.content.decode()))] == [str(predictions[0].pk)]
+
+
+def test_view_only_staff_can_neither_revoke_tokens_nor_activate_a_model_version(view_only_client, user, settings):
+    token, key = api_token_create(user=user)
+    version = model_version_register(path=settings.SHIPPED_MODEL_DIR)
+    for changelist, action, selected in (
+        ("/admin/classifier/apitoken/", "revoke_tokens", token.pk),
+        ("/admin/classifier/modelversion/", "activate_version", version.pk),
+    ):
+        assert offered_actions(view_only_client, changelist) == set()
+        view_only_client.post(changelist, {"action": action, "_selected_action": [selected]})
+    token.refresh_from_db()
+    version.refresh_from_db()
+    assert token.revoked_at is None and not version.is_active

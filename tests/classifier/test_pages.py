@@ -3,6 +3,7 @@
 import io
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
@@ -63,6 +64,35 @@ def test_staff_may_see_any_uploaded_image_but_not_use_other_peoples_pages(client
     client.force_login(staff_user)
     assert client.get(f"/predictions/{prediction.pk}/image").status_code == 200
     assert client.get(f"/predictions/{prediction.pk}/").status_code == 404
+
+
+def image_paths(prediction):
+    return [
+        f"/predictions/{prediction.pk}/image",
+        f"/predictions/{prediction.pk}/image?size=thumbnail",
+        f"/predictions/{prediction.pk}/model-input.png",
+        f"/predictions/{prediction.pk}/heat-map.png",
+    ]
+
+
+def test_staff_without_the_view_permission_get_404_for_another_users_images(client, make_user, prediction):
+    client.force_login(make_user("stan", is_staff=True))
+    for path in image_paths(prediction):
+        assert client.get(path).status_code == 404, path
+
+
+def test_staff_with_only_the_view_permission_see_another_users_images(client, make_user, prediction):
+    viewer = make_user("vera", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_prediction"))
+    client.force_login(viewer)
+    for path in image_paths(prediction):
+        assert client.get(path).status_code == 200, path
+    assert client.get(f"/predictions/{prediction.pk}/").status_code == 404
+
+
+def test_the_owner_sees_their_images_without_any_permission(owner_client, prediction):
+    for path in image_paths(prediction):
+        assert owner_client.get(path).status_code == 200, path
 
 
 def test_uploaded_images_are_served_with_the_servers_content_type_and_nosniff(owner_client, user):

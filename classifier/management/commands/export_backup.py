@@ -6,7 +6,8 @@ from classifier.backup import BackupError, backup_export
 class Command(BaseCommand):
     help = (
         "Write every user (with the password hash), prediction (with its image) and conversation to one .tar.gz "
-        "archive, for import_backup. API tokens are not exported: they are secrets; make new ones after a restore."
+        "archive, for import_backup, readable by its owner alone (mode 0600). API tokens are not exported: they "
+        "are secrets; make new ones after a restore."
     )
 
     def add_arguments(self, parser):
