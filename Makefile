@@ -16,7 +16,7 @@ MESSAGES_IGNORE := --ignore=node_modules --ignore=var --ignore=tests --ignore=be
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup browser gettext messages run test test-suite deploy-check scale-check fuzz lint format train bench bench-load clean
+.PHONY: setup browser gettext messages run test test-suite deploy-check public-check scale-check fuzz lint format train bench bench-load clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ deploy-check: setup
 	PYTHON=$(BIN)/python deploy/install.sh --quiet
 	PYTHON=$(BIN)/python deploy/build.sh
 	PYTHON=$(BIN)/python deploy/smoke.sh
+
+# The production server on 127.0.0.1 as an attacker and its users meet it: passwords, lock-outs, limits, bounded
+# requests, the CSV export (README, "Security"). About a minute.
+public-check: setup
+	PYTHON=$(BIN)/python deploy/build.sh
+	$(BIN)/python deploy/public_check.py
 
 # Two production app servers on one PostgreSQL (DATABASE_URL: source .ci/postgres.sh) and one S3 bucket (moto),
 # behind nginx (installed from Debian when missing); README, "More than one machine". About a minute.

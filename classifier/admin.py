@@ -159,7 +159,7 @@ def csv_cell(value):
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
     list_display = (
-        "thumbnail",
+        "photo_thumbnail",
         "original_name",
         "label",
         "confidence_percent",
@@ -169,7 +169,7 @@ class PredictionAdmin(admin.ModelAdmin):
         "review_status",
         "created_at",
     )
-    list_display_links = ("thumbnail", "original_name")
+    list_display_links = ("photo_thumbnail", "original_name")
     list_filter = (
         "label",
         FeedbackFilter,
@@ -196,7 +196,7 @@ class PredictionAdmin(admin.ModelAdmin):
         return False  # predictions come from uploads, through the same service as the site and the API
 
     @admin.display(description=_("image"))
-    def thumbnail(self, prediction):
+    def photo_thumbnail(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
         return format_html('<img src="{}?size=thumbnail" alt="" class="prediction-thumbnail">', url)
 

@@ -109,6 +109,15 @@ _PREDICTION = {
 }
 
 
+def _limit_text(kind: str) -> str:
+    """A per-user limit as this site sets it (0 is none)."""
+    if kind == "MB":
+        limit, name = settings.UPLOAD_QUOTA_BYTES // 2**20, "UPLOAD_QUOTA_MB"
+    else:
+        limit, name = settings.UPLOADS_PER_HOUR, "UPLOADS_PER_HOUR"
+    return f"{name}: {limit} on this site" if limit > 0 else f"{name}: none set on this site"
+
+
 def openapi_description(server_url: str) -> dict:
     return {
         "openapi": "3.1.0",
@@ -175,13 +184,12 @@ def openapi_description(server_url: str) -> dict:
                         "413": _response(
                             f"Every file was over {settings.MAX_UPLOAD_BYTES // 2**20} MB, or the whole request over "
                             f"{settings.MAX_REQUEST_BYTES // 2**20} MB (refused before it is read), or every file was "
-                            "over the room left in the caller's quota (UPLOAD_QUOTA_MB: "
-                            f"{settings.UPLOAD_QUOTA_BYTES // 2**20} MB of photos kept)."
+                            f"over the room left in the caller's quota of photos kept ({_limit_text('MB')})."
                         ),
                         "429": {
                             **_response(
-                                f"Over the caller's upload rate (UPLOADS_PER_HOUR: {settings.UPLOADS_PER_HOUR} images "
-                                "in a rolling hour); nothing was stored. Retry-After says when one more is allowed."
+                                f"Over the caller's images in a rolling hour ({_limit_text('uploads')}); nothing was "
+                                "stored. Retry-After says when one more is allowed."
                             ),
                             "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
                         },

@@ -199,6 +199,7 @@ def test_train_include_reviewed_adds_the_reviewed_uploads_to_the_training_images
     call_command(
         "train", "--data", str(archive), "--out", str(out), "--epochs", "1", "--batch-size", "20",
         "--val-fraction", "0.2", "--cache-dir", str(tmp_path / "cache"), "--include-reviewed",
+        "--arch", "airbench", "--widths", "8,16,16",  # the smallest network: the reviewed uploads are under test
         stdout=output,
     )  # fmt: skip
     assert "Adding 2 reviewed uploads to the training images." in output.getvalue()
