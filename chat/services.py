@@ -198,7 +198,7 @@ def upstream_messages(conversation: Conversation) -> list[dict]:
     history = conversation.messages.exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING]).exclude(
         content=""
     )
-    recent = reversed(history.order_by("-created_at", "-id")[: settings.CHAT_CONTEXT_MESSAGES])
+    recent = list(history.order_by("-created_at", "-id")[: settings.CHAT_CONTEXT_MESSAGES])[::-1]
     return [
         {"role": "system", "content": system_prompt(conversation.context)},
         *({"role": message.role, "content": message.content} for message in recent),
