@@ -109,6 +109,10 @@ class SchemaRun:
             # their own tests, here they would only turn valid uploads into 429s.
             "UPLOADS_PER_HOUR": "0",
             "UPLOAD_QUOTA_MB": "0",
+            # At most 5 images a request instead of 20: the description's maxItems follows the setting, so its edge
+            # is still sent (6 images: a 400), and a case classifies (and explains) a third as many images. On a
+            # 2-core AVX2 EPYC the run alone took 8 min 18 s with 20.
+            "MAX_UPLOAD_FILES": "5",
         }
 
         def manage(*arguments) -> str:
