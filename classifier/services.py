@@ -161,7 +161,7 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     )
     prediction.image.name = _store_file(prediction, stored, inspected.suffix)
     try:
-        prediction.thumbnail.name = _store_file(prediction, thumbnail, ".thumbnail.jpg")
+        prediction.thumbnail.name = _store_file(prediction, thumbnail, ".jpg")
         with transaction.atomic():
             _check_quota(owner, len(data), lock=True)  # again, in the transaction that saves: parallel uploads
             prediction.save()
@@ -186,7 +186,7 @@ def _check_quota(owner, size: int, *, lock: bool = False) -> None:
     if quota <= 0:
         return
     if lock:
-        list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+        get_user_model().objects.select_for_update().get(pk=owner.pk)
     used = user_storage_used(user=owner)
     if used + size > quota:
         raise ImageRejected(
@@ -273,7 +273,7 @@ def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
             logger.error("The image of prediction %s cannot be decoded: %s", prediction.pk, error)
             return None
     try:
-        name = _store_file(prediction, thumbnail, ".thumbnail.jpg")
+        name = _store_file(prediction, thumbnail, ".jpg")
     except ImageRejected:  # no room to keep it: it is shown all the same, and made again next time
         return thumbnail
     Prediction.objects.filter(pk=prediction.pk).update(thumbnail=name)  # this column alone

@@ -101,16 +101,16 @@ def prediction_image(request, pk):
     """The stored upload, for its owner and staff only (session or API token), with the content type the
     server decided; `?size=thumbnail`: its small JPEG, made once and kept."""
     prediction = _viewable_prediction(request, pk)
-    thumbnail = request.GET.get("size") == "thumbnail"
-    if not_modified := _not_modified(request, prediction, "thumbnail" if thumbnail else "original"):
+    variant = "thumbnail" if request.GET.get("size") == "thumbnail" else "original"
+    if not_modified := _not_modified(request, prediction, variant):
         return not_modified
-    if thumbnail:
+    if variant == "thumbnail":
         data, content_type = services.prediction_thumbnail_bytes(prediction=prediction), "image/jpeg"
     else:
         data, content_type = services.prediction_image_bytes(prediction=prediction), prediction.content_type
     if data is None:
         raise Http404("The file of this photo is missing from storage.")
-    return _image_response(prediction, "thumbnail" if thumbnail else "original", data, content_type)
+    return _image_response(prediction, variant, data, content_type)
 
 
 @private_photo
@@ -119,7 +119,8 @@ def prediction_model_input(request, pk):
     its input size."""
     prediction = _viewable_prediction(request, pk)
     name = request.GET.get("expert")
-    if not_modified := _not_modified(request, prediction, f"squares-{name}"):
+    variant = f"squares-{name}"
+    if not_modified := _not_modified(request, prediction, variant):
         return not_modified
     if name is None:
         pixels = square_from_image(bytes(prediction.model_input))
@@ -127,7 +128,7 @@ def prediction_model_input(request, pk):
         pixels = services.prediction_seen_square(prediction=prediction, expert=name)
     if pixels is None:
         raise Http404(gettext("This prediction has no expert of that name."))
-    return _image_response(prediction, f"squares-{name}", png_bytes(pixels), "image/png")
+    return _image_response(prediction, variant, png_bytes(pixels), "image/png")
 
 
 @login_required

@@ -38,6 +38,7 @@ from deploy.scale_check import (  # noqa: E402  (the scale check's HTTP client a
     CheckFailed,
     Client,
     Process,
+    api_token,
     check,
     cpu_model,
     free_port,
@@ -120,10 +121,7 @@ class Site:
     def api(self, username: str) -> Client:
         person, signed_up = self.sign_up(username)
         check(signed_up.status == 302, f"sign-up of {username} answered {signed_up.status}")
-        page = person.submit("/accounts/tokens/", {"name": "public check"})
-        key = re.search(r'<code id="new-token">(clf_[^<]+)</code>', page.text)
-        check(page.status == 200 and key, f"making {username}'s API token answered {page.status}")
-        return self.client(key[1])
+        return self.client(api_token(person))
 
     def workers_rss_mb(self) -> float:
         """The resident memory of the gunicorn workers (the children of the process start.sh became), in MB."""
