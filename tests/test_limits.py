@@ -2,10 +2,12 @@
 only lock out the one guessing, passwords that resist guessing, and limits per user and per address."""
 
 import ipaddress
+import re
 import threading
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import RequestFactory
@@ -103,11 +105,22 @@ def test_weak_password_messages_are_translated(client):
     assert "Пароль занадто короткий" in response.content.decode()
 
 
-def test_password_change_and_reset_refuse_a_weak_password(client, user):
+def test_password_change_refuses_a_weak_password(client, user):
     client.force_login(user)
     fields = {"old_password": PASSWORD, "new_password1": "password123", "new_password2": "password123"}
     response = client.post("/accounts/password_change/", fields)
     assert response.status_code == 200 and "too common" in response.content.decode()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+def test_a_password_reset_refuses_a_weak_password(client, make_user):
+    user = make_user("dave", email="dave@example.com")
+    client.post("/accounts/password_reset/", {"email": "dave@example.com"})
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)[1]
+    form = client.get(link, follow=True).redirect_chain[-1][0]
+    response = client.post(form, {"new_password1": "5831927640", "new_password2": "5831927640"})
+    assert response.status_code == 200 and "entirely numeric" in response.content.decode()
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
 
