@@ -5,7 +5,7 @@ from django.utils.translation import gettext
 
 from classifier.class_names import class_name
 from classifier.formats import decimal, percent
-from classifier.ml import ClassifierUnavailable, get_classifier
+from classifier.serving import ClassifierUnavailable, get_classifier
 from mlcore.labels import CLASSES
 
 

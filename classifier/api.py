@@ -13,8 +13,8 @@ from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 
 from classifier import selectors, services
-from classifier.ml import ClassifierUnavailable
 from classifier.openapi import openapi_description
+from classifier.serving import ClassifierUnavailable
 from mlcore.labels import CLASSES
 
 DEFAULT_PAGE_SIZE = 20

@@ -29,14 +29,14 @@ from classifier.images import (
     without_location,
 )
 from classifier.limits import RateLimited, rate_limit_take
-from classifier.ml import (
+from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
+from classifier.serving import (
     ClassifierUnavailable,
     classifier_for_version,
     forget_active_model,
     get_classifier,
     load_bundle,
 )
-from classifier.models import ApiToken, ModelVersion, Prediction, prediction_image_path
 from mlcore.bundle import BundleError, read_metadata
 from mlcore.data import Split
 from mlcore.labels import CLASSES

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from classifier import selectors, services
 from classifier.api import bearer_user
 from classifier.images import png_bytes, square_from_image
-from classifier.ml import ClassifierUnavailable, model_summary
 from classifier.models import Prediction
+from classifier.serving import ClassifierUnavailable, model_summary
 from mlcore.explain import heat_map_image
 from mlcore.labels import CLASSES
 

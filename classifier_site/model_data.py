@@ -19,8 +19,8 @@ from django.utils.translation import gettext, ngettext, pgettext
 
 from classifier import formats
 from classifier.class_names import class_name
-from classifier.ml import active_bundle_path
 from classifier.models import ModelVersion
+from classifier.serving import active_bundle_path
 from classifier_site import charts
 from classifier_site.bundle_files import BundleFiles, read_bundle
 from classifier_site.figures import count, duration, millions, number, percent

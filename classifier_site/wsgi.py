@@ -12,6 +12,6 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
 
-from classifier.ml import warm_up  # noqa: E402  (needs the settings configured above)
+from classifier.serving import warm_up  # noqa: E402  (needs the settings configured above)
 
 warm_up()

@@ -17,7 +17,7 @@ harness.start_django(database=False)
 from django.conf import settings  # noqa: E402
 
 from classifier.images import ImageRejected, _has_location, inspect_image, squares_image, without_location  # noqa: E402
-from classifier.ml import get_classifier  # noqa: E402
+from classifier.serving import get_classifier  # noqa: E402
 from mlcore.preprocessing import ImageError, open_image  # noqa: E402
 
 CLASSIFIER = get_classifier()  # the shipped bundle, for its experts' sizes; its networks are never run here

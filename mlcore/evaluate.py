@@ -179,7 +179,7 @@ def _augmentations(classifier: Classifier, case=None, photo_cases: bool = False)
 
 
 def classify_photo_folder(classifier: Classifier, folder) -> tuple[list, list]:
-    """[(label, Prediction)] for every readable photo of a photo folder, and the names of the unreadable ones."""
+    """[(label, Answer)] for every readable photo of a photo folder, and the names of the unreadable ones."""
     rows, unreadable = [], []
     for label, paths in photo_folder_images(folder).items():
         for path in paths:

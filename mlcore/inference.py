@@ -64,7 +64,7 @@ class ExpertAnswer:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Answer:
     label: str  # the closest class, even when the image fits none
     confidence: float  # its calibrated probability
     probabilities: dict  # class name -> calibrated probability, in the classes' order
@@ -269,7 +269,7 @@ class Classifier:
         """The first expert: the main CIFAR network of a bundle of experts, or the network of a bundle of one."""
         return next(iter(self.experts.values()))
 
-    def classify(self, images) -> list[Prediction]:
+    def classify(self, images) -> list[Answer]:
         """Classify PIL images, raw bytes, paths or file objects; raises ImageError for undecodable ones."""
         with self.slot() as slot:
             return [self._classify_one(image, slot) for image in images]
@@ -285,7 +285,7 @@ class Classifier:
         squares = {expert.name: expert.sized(kept[expert.name][None])[0] for expert in experts}
         return case, kept, squares
 
-    def _classify_one(self, source, slot: int) -> Prediction:
+    def _classify_one(self, source, slot: int) -> Answer:
         started = time.perf_counter()
         case, kept, squares = self.prepare(source)
         answers = {
@@ -294,7 +294,7 @@ class Classifier:
         probabilities = case.combine(answers)[0]
         flagged, because = case.none_of_the_classes(answers)
         best = int(np.argmax(probabilities))
-        return Prediction(
+        return Answer(
             label=CLASSES[best],
             confidence=float(probabilities[best]),
             probabilities=_by_class(probabilities),

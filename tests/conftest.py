@@ -200,7 +200,7 @@ def storage_outage(settings, object_storage):
 @pytest.fixture
 def fresh_active_version():
     """The served version is looked up again at most every few seconds; tests that switch it see it at once."""
-    from classifier.ml import forget_active_model
+    from classifier.serving import forget_active_model
 
     forget_active_model()
     yield

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from classifier.ml import get_classifier
 from classifier.services import api_token_create
+from classifier.serving import get_classifier
 from tests.conftest import cifar_test_images, image_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
 import os
 import classifier_site.wsgi
-from classifier.ml import get_classifier
+from classifier.serving import get_classifier
 from PIL import Image
 get_classifier().classify([Image.new("RGB", (320, 240), "white"), Image.new("RGB", (32, 32), "red")])
 print(len(os.listdir("/proc/self/task")))

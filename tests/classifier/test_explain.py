@@ -34,7 +34,7 @@ def planted_photo(name="cat-0001.jpg", corner=(0, 0)) -> Image.Image:
 
 
 def test_the_heat_map_peaks_where_the_planted_photo_is():
-    from classifier.ml import get_classifier
+    from classifier.serving import get_classifier
 
     classifier = get_classifier()
     hits = 0

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from classifier.ml import ClassifierUnavailable, get_classifier
+from classifier.serving import ClassifierUnavailable, get_classifier
 from mlcore.labels import CLASSES
 
 pytestmark = pytest.mark.django_db  # the served model is the active version in the database
