@@ -37,7 +37,7 @@ def bearer_user(request):
     scheme, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return None
-    return services.api_token_authenticate(key=key.strip())
+    return selectors.api_token_authenticate(key=key.strip())
 
 
 def api_view(methods):

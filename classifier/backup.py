@@ -50,7 +50,7 @@ from django.utils import timezone
 
 from classifier.images import ImageRejected, inspect_image
 from classifier.models import Prediction
-from classifier.services import STORAGE_ERRORS
+from classifier.storage import STORAGE_ERRORS
 
 FORMAT = "classifier-backup"
 FORMAT_VERSION = 1

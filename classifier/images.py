@@ -174,9 +174,12 @@ def square_from_image(data: bytes, box=None) -> np.ndarray:
     return np.asarray(image)
 
 
-def png_bytes(pixels) -> bytes:
+def png_bytes(image) -> bytes:
+    """A PNG of a Pillow image or of an array of pixels."""
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image))
     out = io.BytesIO()
-    Image.fromarray(np.asarray(pixels)).save(out, "PNG")
+    image.save(out, "PNG")
     return out.getvalue()
 
 

@@ -1,29 +1,27 @@
-"""Everything that changes predictions and API tokens. The page, the API, the admin and the commands call these."""
+"""Everything that changes predictions, API tokens and model versions, entity by entity. The page, the API, the
+admin and the commands call these; reads are in selectors."""
 
 import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
+from classifier import selectors
 from classifier.class_names import class_name
 from classifier.images import (
     ImageRejected,
     inspect_image,
-    square_from_image,
     squares_image,
     thumbnail_jpeg,
     without_location,
@@ -37,25 +35,16 @@ from classifier.serving import (
     get_classifier,
     load_bundle,
 )
+from classifier.storage import STORAGE_ERRORS, StorageUnavailable
 from mlcore.bundle import BundleError, read_metadata
-from mlcore.data import Split
 from mlcore.labels import CLASSES
-from mlcore.preprocessing import ImageError, resize_pixels, to_model_input
+from mlcore.preprocessing import ImageError
 
 logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "clf_"
 THUMBNAIL_SIZE = 256  # pixels on the longer side
 UPLOADS_WINDOW = timedelta(hours=1)
-# How exactly a token's last use is kept: writing it on every request cost an upload 2 ms of a database write.
-TOKEN_USE_PRECISION = timedelta(minutes=1)
-# What storing or reading a file can raise: the file system's OSError, or, with object storage (django-storages'
-# S3Storage), botocore's errors for a bucket that is missing, refuses or cannot be reached.
-STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
-
-
-class StorageUnavailable(Exception):
-    """Stored files cannot be read right now: a failing disk, or a bucket that refuses or cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +163,6 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     return prediction
 
 
-def user_storage_used(*, user) -> int:
-    """The bytes of the photos `user` keeps, as uploaded: what UPLOAD_QUOTA_MB limits."""
-    return Prediction.objects.owned_by(user).aggregate(total=Sum("size_bytes"))["total"] or 0
-
-
 def _check_quota(owner, size: int, *, lock: bool = False) -> None:
     """ImageRejected (413) when keeping `size` more bytes would take `owner` over UPLOAD_QUOTA_MB. With `lock`, the
     owner's row stays locked until the transaction ends, so that two uploads cannot both take the last room."""
@@ -187,7 +171,7 @@ def _check_quota(owner, size: int, *, lock: bool = False) -> None:
         return
     if lock:
         get_user_model().objects.select_for_update().get(pk=owner.pk)
-    used = user_storage_used(user=owner)
+    used = selectors.user_storage_used(user=owner)
     if used + size > quota:
         raise ImageRejected(
             gettext("your photos take %(used)s MB of your %(quota)s MB; delete some of them (History) to upload more")
@@ -224,32 +208,6 @@ def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
         raise ImageRejected(message, 507) from error
 
 
-def prediction_delete(*, prediction: Prediction) -> None:
-    """Delete the record, then its files once the deletion is committed (no record ever points at nothing)."""
-    storage = prediction.image.storage
-    names = [name for name in (prediction.image.name, prediction.thumbnail.name) if name]
-    with transaction.atomic():
-        prediction.delete()
-        # robust: storage that fails now leaves a file without a record, which sweep_uploads removes later; the
-        # deletion the person asked for has happened and is answered as such.
-        for name in names:
-            transaction.on_commit(lambda name=name: storage.delete(name), robust=True)
-
-
-def prediction_image_bytes(*, prediction: Prediction) -> bytes | None:
-    """The stored upload; None when its file is gone from storage (removed by hand, a restore without files);
-    StorageUnavailable when storage does not answer."""
-    try:
-        with prediction.image.open("rb") as stored:
-            return stored.read()
-    except FileNotFoundError:
-        logger.error("The image of prediction %s is missing from storage: %s", prediction.pk, prediction.image.name)
-        return None
-    except STORAGE_ERRORS as error:
-        logger.error("Could not read %s: %s", prediction.image.name, error)
-        raise StorageUnavailable(prediction.image.name) from error
-
-
 def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
     """The small JPEG of the photo: the one kept, or, for a photo stored before thumbnails were, made once (in one
     of the classifier's slots, so that at most a few photos are decoded at a time) and kept. None and
@@ -264,7 +222,7 @@ def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
             logger.error("Could not read %s: %s", prediction.thumbnail.name, error)
             raise StorageUnavailable(prediction.thumbnail.name) from error
     with _decoding_slot():
-        data = prediction_image_bytes(prediction=prediction)
+        data = selectors.prediction_image_bytes(prediction=prediction)
         if data is None:
             return None
         try:
@@ -293,6 +251,42 @@ def _decoding_slot():
         yield
 
 
+def prediction_heat_map(*, prediction: Prediction):
+    """Which regions of the photo's centre square drove the prediction's label, as rows of 0-1 values, made by
+    the model version that made the prediction from the squares its networks saw; None when that version is no
+    longer available. Made once, then read from the prediction (its label and squares never change)."""
+    if prediction.heat_map is not None:
+        return np.asarray(prediction.heat_map)
+    classifier = classifier_for_version(prediction.model_version)
+    if classifier is None:
+        return None
+    cells = classifier.heat_map(
+        selectors.prediction_squares(prediction=prediction, classifier=classifier),
+        prediction.label,
+        prediction.rule_case or None,
+    )
+    prediction.heat_map = cells.tolist()
+    Prediction.objects.filter(pk=prediction.pk).update(heat_map=prediction.heat_map)  # this column alone
+    return cells
+
+
+def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
+    """Record what the owner says the photo really shows (a class other than the predicted one, or "none");
+    an empty label withdraws what they said."""
+    choices = {value for value, _ in Prediction._meta.get_field("feedback_label").choices}
+    if label and label not in choices:
+        raise ValueError(gettext("“%(label)s” is not one of the classes or “none”.") % {"label": label})
+    if label == prediction.label:
+        raise ValueError(
+            gettext("“%(label)s” is what the model said; choose the class the photo really shows.")
+            % {"label": class_name(label)}
+        )
+    prediction.feedback_label = label
+    prediction.feedback_at = timezone.now() if label else None
+    prediction.save(update_fields=["feedback_label", "feedback_at"])
+    return prediction
+
+
 def prediction_confirm(*, prediction: Prediction, reviewer) -> Prediction:
     return _review(prediction, reviewer, Prediction.ReviewStatus.CONFIRMED, "")
 
@@ -314,39 +308,16 @@ def _review(prediction, reviewer, status, label):
     return prediction
 
 
-def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
-    """A new token for `user`; the plain token is returned once and only its hash is kept."""
-    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:100], prefix=key[:12], key_hash=ApiToken.hash_key(key))
-    return token, key
-
-
-def api_token_revoke(*, token: ApiToken) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-
-
-def api_tokens_revoke_all(*, user) -> int:
-    """Revoke every active token of `user`, as a new password does: whoever knew the old one may have made some.
-    Returns how many were revoked."""
-    return ApiToken.objects.active().filter(user=user).update(revoked_at=timezone.now())
-
-
-def api_token_authenticate(*, key: str):
-    """The active user a bearer token belongs to, or None."""
-    token = (
-        ApiToken.objects.active()
-        .select_related("user")
-        .filter(key_hash=ApiToken.hash_key(key), user__is_active=True)
-        .first()
-    )
-    if token is None:
-        return None
-    now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_PRECISION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+def prediction_delete(*, prediction: Prediction) -> None:
+    """Delete the record, then its files once the deletion is committed (no record ever points at nothing)."""
+    storage = prediction.image.storage
+    names = [name for name in (prediction.image.name, prediction.thumbnail.name) if name]
+    with transaction.atomic():
+        prediction.delete()
+        # robust: storage that fails now leaves a file without a record, which sweep_uploads removes later; the
+        # deletion the person asked for has happened and is answered as such.
+        for name in names:
+            transaction.on_commit(lambda name=name: storage.delete(name), robust=True)
 
 
 def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
@@ -379,41 +350,23 @@ def _stored_names(storage, folder):
         yield from _stored_names(storage, f"{folder}/{sub}")
 
 
-def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
-    """Record what the owner says the photo really shows (a class other than the predicted one, or "none");
-    an empty label withdraws what they said."""
-    choices = {value for value, _ in Prediction._meta.get_field("feedback_label").choices}
-    if label and label not in choices:
-        raise ValueError(gettext("“%(label)s” is not one of the classes or “none”.") % {"label": label})
-    if label == prediction.label:
-        raise ValueError(
-            gettext("“%(label)s” is what the model said; choose the class the photo really shows.")
-            % {"label": class_name(label)}
-        )
-    prediction.feedback_label = label
-    prediction.feedback_at = timezone.now() if label else None
-    prediction.save(update_fields=["feedback_label", "feedback_at"])
-    return prediction
+def api_token_create(*, user, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for `user`; the plain token is returned once and only its hash is kept."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name[:100], prefix=key[:12], key_hash=ApiToken.hash_key(key))
+    return token, key
 
 
-def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.warning) -> Split | None:
-    """The uploads staff confirmed or corrected, as 32x32 images like the CIFAR ones training starts from, with
-    their reviewed classes; None when there are none. A stored file that cannot be read is skipped and reported to
-    `warn`."""
-    images, labels = [], []
-    reviewed = Prediction.objects.reviewed_for_training().only("image", "label", "review_status", "reviewed_label")
-    for prediction in reviewed.order_by("pk"):
-        try:
-            with prediction.image.open("rb") as stored:
-                images.append(to_model_input(stored.read()))
-        except (*STORAGE_ERRORS, ImageError) as error:
-            warn(f"Skipped prediction {prediction.pk}: its image {prediction.image.name} cannot be read ({error})")
-            continue
-        corrected = prediction.review_status == Prediction.ReviewStatus.CORRECTED
-        labels.append(CLASSES.index(prediction.reviewed_label if corrected else prediction.label))
-    if not images:
-        return None
-    return Split(images=np.stack(images), labels=np.array(labels, dtype=np.int64))
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def api_tokens_revoke_all(*, user) -> int:
+    """Revoke every active token of `user`, as a new password does: whoever knew the old one may have made some.
+    Returns how many were revoked."""
+    return ApiToken.objects.active().filter(user=user).update(revoked_at=timezone.now())
 
 
 def model_version_register(*, path, activate: bool = False) -> ModelVersion:
@@ -441,38 +394,3 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
         version.save(update_fields=["is_active", "activated_at"])
     forget_active_model()
     return version
-
-
-def prediction_heat_map(*, prediction: Prediction):
-    """Which regions of the photo's centre square drove the prediction's label, as rows of 0-1 values, made by
-    the model version that made the prediction from the squares its networks saw; None when that version is no
-    longer available. Made once, then read from the prediction (its label and squares never change)."""
-    if prediction.heat_map is not None:
-        return np.asarray(prediction.heat_map)
-    classifier = classifier_for_version(prediction.model_version)
-    if classifier is None:
-        return None
-    cells = classifier.heat_map(
-        prediction_squares(prediction=prediction, classifier=classifier), prediction.label, prediction.rule_case or None
-    )
-    prediction.heat_map = cells.tolist()
-    Prediction.objects.filter(pk=prediction.pk).update(heat_map=prediction.heat_map)  # this column alone
-    return cells
-
-
-def prediction_squares(*, prediction: Prediction, classifier=None) -> dict:
-    """Expert name -> the square it kept of the photo, from the stored model input (a prediction from before
-    experts: its one square, for the first expert of `classifier`)."""
-    data = bytes(prediction.model_input)
-    if not prediction.experts:
-        return {classifier.first.name if classifier else "": square_from_image(data)}
-    return {expert["name"]: square_from_image(data, expert["box"]) for expert in prediction.experts}
-
-
-def prediction_seen_square(*, prediction: Prediction, expert: str) -> np.ndarray | None:
-    """The square an expert saw, at its input size (its kept square enlarged as it enlarged it); None if the
-    prediction has no expert of that name."""
-    entry = next((entry for entry in prediction.experts if entry.get("name") == expert), None)
-    if entry is None:
-        return None
-    return resize_pixels(square_from_image(bytes(prediction.model_input), entry["box"])[None], entry["square"])[0]

@@ -1,7 +1,5 @@
 """Pages: Predict, History, one prediction and its owner's feedback, its image files, and the API token page."""
 
-import io
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -107,7 +105,7 @@ def prediction_image(request, pk):
     if variant == "thumbnail":
         data, content_type = services.prediction_thumbnail_bytes(prediction=prediction), "image/jpeg"
     else:
-        data, content_type = services.prediction_image_bytes(prediction=prediction), prediction.content_type
+        data, content_type = selectors.prediction_image_bytes(prediction=prediction), prediction.content_type
     if data is None:
         raise Http404("The file of this photo is missing from storage.")
     return _image_response(prediction, variant, data, content_type)
@@ -125,7 +123,7 @@ def prediction_model_input(request, pk):
     if name is None:
         pixels = square_from_image(bytes(prediction.model_input))
     else:
-        pixels = services.prediction_seen_square(prediction=prediction, expert=name)
+        pixels = selectors.prediction_seen_square(prediction=prediction, expert=name)
     if pixels is None:
         raise Http404(gettext("This prediction has no expert of that name."))
     return _image_response(prediction, variant, png_bytes(pixels), "image/png")
@@ -179,9 +177,7 @@ def prediction_heat_map(request, pk):
     if cells is None:
         raise Http404(gettext("The model version that made this prediction is no longer available."))
     overlay = heat_map_image(cells, (prediction.width, prediction.height))
-    buffer = io.BytesIO()
-    overlay.save(buffer, "PNG")
-    return _image_response(prediction, "heat-map", buffer.getvalue(), "image/png")
+    return _image_response(prediction, "heat-map", png_bytes(overlay), "image/png")
 
 
 def _viewable_prediction(request, pk):

@@ -24,8 +24,8 @@ from django.views.decorators.cache import cache_control, never_cache
 
 from classifier import password_forms
 from classifier.limits import RateLimited, rate_limit_take
-from classifier.services import StorageUnavailable
 from classifier.serving import ClassifierUnavailable, get_classifier, model_summary
+from classifier.storage import StorageUnavailable
 from classifier_site.client_address import client_address
 from classifier_site.model_data import example_image_path, model_page
 from mlcore.labels import CLASSES

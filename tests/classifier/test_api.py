@@ -7,7 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from classifier.models import ApiToken, Prediction
-from classifier.services import api_token_authenticate, api_token_create, api_token_revoke
+from classifier.selectors import api_token_authenticate
+from classifier.services import api_token_create, api_token_revoke
 from mlcore.labels import CLASSES
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes

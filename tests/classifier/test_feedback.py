@@ -9,12 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from classifier.models import Prediction
-from classifier.services import (
-    prediction_confirm,
-    prediction_correct,
-    prediction_squares,
-    reviewed_uploads_as_training_data,
-)
+from classifier.selectors import prediction_squares, reviewed_uploads_as_training_data
+from classifier.services import prediction_confirm, prediction_correct
 from mlcore.labels import CLASSES
 from mlcore.preprocessing import resize_pixels
 from tests.classifier.factories import make_prediction

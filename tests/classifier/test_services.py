@@ -13,7 +13,8 @@ from PIL import ExifTags, Image
 from classifier import services
 from classifier.images import ImageRejected
 from classifier.models import Prediction
-from classifier.services import prediction_create, prediction_create_many, prediction_seen_square, prediction_squares
+from classifier.selectors import prediction_seen_square, prediction_squares
+from classifier.services import prediction_create, prediction_create_many
 from mlcore.preprocessing import resize_pixels
 from tests.conftest import FIXTURES, image_bytes
 

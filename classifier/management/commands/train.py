@@ -9,7 +9,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier.services import model_version_register, reviewed_uploads_as_training_data
+from classifier.selectors import reviewed_uploads_as_training_data
+from classifier.services import model_version_register
 from mlcore.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, default_recipe
 from mlcore.architectures.efficientnet_lite0 import PretrainedWeightsError
 from mlcore.bundle import BundleError, read_metadata, utc_now
