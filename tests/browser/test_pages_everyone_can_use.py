@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
+from playwright.sync_api import expect
 
 from chat.models import Message
 from chat.services import conversation_create
 from tests.classifier.factories import make_prediction
-from tests.conftest import cifar_test_images
+from tests.conftest import cifar_test_images, image_bytes
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = {"a 1280-pixel window": 1280, "1280 pixels at 200% zoom": 640, "a 375-pixel phone": 375}
@@ -147,3 +148,22 @@ def test_a_page_that_names_no_icon_gets_the_sites_icon_not_a_404(new_context, li
     assert console == []
     icon = page.request.get("/favicon.ico")
     assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_on_a_predictions_page_the_photo_comes_first_and_the_heat_map_switch_under_it(
+    new_context, live_server, user, width
+):
+    prediction = make_prediction(user, "garden.jpg", image_bytes("JPEG", size=(640, 480)))
+    page = signed_in_context(new_context, live_server, user, "en-GB").new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(prediction.get_absolute_url())
+    photo = page.get_by_role("img", name="garden.jpg")
+    expect(photo).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    photo_box = photo.bounding_box()
+    switch_box = page.get_by_text("Show heat map").bounding_box()
+    content_left = page.locator(".prediction").bounding_box()["x"]
+    assert photo_box["x"] == pytest.approx(content_left, abs=1), "the photo is pushed away from the left edge"
+    assert switch_box["y"] >= photo_box["y"] + photo_box["height"], "the switch is not under the photo"
+    assert photo_box["x"] - 1 <= switch_box["x"] < photo_box["x"] + photo_box["width"]
