@@ -10,8 +10,9 @@ from PIL import Image
 
 from mlcore.data import Dataset, Split
 from mlcore.labels import CLASSES
-from tests.api_schema_run import free_port, start_beside_the_suite
+from tests.api_schema.run import start_beside_the_suite
 from tests.chat.fake_openai import FakeOpenAI
+from tests.ports import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -7,9 +7,9 @@ import pytest
 
 from chat.models import Conversation, Message
 from chat.services import conversation_create, message_submit, reply_events
-from tests.api_schema_run import free_port
 from tests.chat.fake_openai import cut, hang, refuse_tools_then, status, stream, tool_call
 from tests.classifier.factories import make_prediction
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 

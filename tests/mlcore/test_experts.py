@@ -14,7 +14,7 @@ from mlcore import bundle, imagenet
 from mlcore.architectures.airbench import Recipe
 from mlcore.inference import Classifier
 from mlcore.labels import CLASSES
-from mlcore.rule import Case, Condition, ExpertScores, Rule, choose_weights, widest_margin_threshold
+from mlcore.rule import Case
 from mlcore.train import refresh_bundle, train
 
 PHOTOS = Path(__file__).parent.parent / "fixtures" / "photos"
@@ -100,46 +100,6 @@ def test_a_photo_of_none_of_the_ten_says_why_and_is_not_sure_of_a_class(shipped)
     answer = shipped.classify([PHOTOS / "espresso-coffee.jpg"])[0]
     assert answer.none_of_the_classes
     assert answer.none_because[0] == {"expert": imagenet.NAME, "signal": "other", "above": pytest.approx(0.833)}
-
-
-def test_none_of_the_ten_is_the_first_clause_whose_conditions_all_hold():
-    answers = {
-        "photo": ExpertScores(np.full((3, 10), 0.01), other=np.array([0.95, 0.7, 0.7])),
-        "cifar": ExpertScores(np.full((3, 10), 0.1), unlike_training=np.array([False, True, False])),
-    }
-    strong = (Condition("photo", "other", 0.9),)
-    agreed = (Condition("photo", "other", 0.6), Condition("cifar", "unlike_training"))
-    flagged, because = Case("photo", {"photo": 0.5, "cifar": 0.5}, none_if=(strong, agreed)).none_of_the_classes(
-        answers
-    )
-    assert flagged.tolist() == [True, True, False]
-    assert because[:2] == [strong, agreed] and because[2] == ()
-
-
-def test_the_rule_picks_its_case_by_the_shorter_side_and_round_trips_as_data():
-    photo = Case("photo", {"a": 0.6, "b": 0.4}, min_short_side=65, tta={"a": "none"})
-    rule = Rule((Case("thumbnail", {"a": 1.0}, max_short_side=64), photo))
-    assert [rule.case_for(side).name for side in (1, 32, 64, 65, 4000)] == ["thumbnail"] * 3 + ["photo"] * 2
-    assert Rule.from_list(json.loads(json.dumps(rule.as_list()))) == rule
-    with pytest.raises(ValueError, match="unknown signal"):
-        Condition("a", "confidence")
-
-
-def test_weights_are_chosen_where_the_pool_is_right_most_often():
-    labels = np.array([0, 1, 2, 3])
-    sure = np.eye(10)[labels] * 0.9 + 0.01  # right about everything
-    wrong = np.eye(10)[(labels + 1) % 10] * 0.9 + 0.01  # wrong about everything
-    chosen = choose_weights({"good": ExpertScores(sure), "bad": ExpertScores(wrong)}, labels, ("good", "bad"))
-    assert chosen["weights"] == {"good": 1.0, "bad": 0.0}
-    assert len(chosen["grid"]) == 11 and max(point["right"] for point in chosen["grid"]) == 4
-
-
-def test_a_threshold_sits_in_the_middle_of_the_widest_gap_within_its_budget():
-    inside, outside = np.array([0.1, 0.2, 0.7]), np.array([0.9, 0.95, 0.5])
-    strict = widest_margin_threshold(inside, outside, allowed_inside=0)
-    assert strict["threshold"] == pytest.approx(0.8) and strict["outside_above"] == 2 and strict["inside_above"] == 0
-    loose = widest_margin_threshold(inside, outside, allowed_inside=1)
-    assert loose["outside_above"] == 3 and loose["inside_above"] == 1 and 0.2 < loose["threshold"] < 0.5
 
 
 # --- a bundle put together by `train` ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for the API's schema run (SCHEMATHESIS_HOOKS=tests.api_schema_hooks): real images for the
+"""Schemathesis hooks for the API's schema run (SCHEMATHESIS_HOOKS=tests.api_schema.hooks): real images for the
 upload's `image` parts.
 
 The description says each part is an image of one of the accepted types, so a schema-valid upload must be a

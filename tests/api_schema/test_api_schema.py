@@ -3,14 +3,14 @@ every operation (examples, coverage, fuzzing and stateful phases, every check) a
 token, to a real gunicorn server on 127.0.0.1. Any 5xx, any answer the description does not list (status,
 content type, body schema), any valid request refused or invalid one accepted fails the test.
 
-The run (tests/api_schema_run.py) starts in the background as soon as the tests are collected and this test,
+The run (tests/api_schema/run.py) starts in the background as soon as the tests are collected and this test,
 placed last, waits for it. SCHEMA_RUN_SEED=N repeats a run (the default is fixed, so CI runs the same cases every
 time); a failure prints Schemathesis's report, with a `curl` line per finding.
 """
 
 import pytest
 
-from tests.api_schema_run import PHASES, SEED, SchemaRun
+from tests.api_schema.run import PHASES, SEED, SchemaRun
 
 OPERATIONS = {
     ("POST", "/predictions"),

@@ -1,4 +1,4 @@
-"""The API's schema run (tests/test_api_schema.py), started in the background when the suite starts.
+"""The API's schema run (tests/api_schema/test_api_schema.py), started in the background when the suite starts.
 
 Schemathesis generates requests from /api/v1/openapi.json for every operation (examples, coverage, fuzzing and
 stateful phases, every check) and sends them, with a real API token, to a real gunicorn server on 127.0.0.1 with
@@ -12,7 +12,6 @@ import collections
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,17 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 PHASES = "examples,coverage,fuzzing,stateful"
 SEED = int(os.environ.get("SCHEMA_RUN_SEED", "20261204"))
 TIMEOUT_SECONDS = 1800  # a safety net for a hung run, far above a slow machine's 8 minutes
-TEST = "tests/test_api_schema.py::test_every_api_operation_keeps_to_its_description"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+TEST = "tests/api_schema/test_api_schema.py::test_every_api_operation_keeps_to_its_description"
 
 
 @dataclass
@@ -144,7 +139,7 @@ class SchemaRun:
         command = [
             str(Path(sys.executable).parent / "st"),
             "--config-file",
-            str(ROOT / "tests" / "api_schema.toml"),
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"{base}/api/v1/openapi.json",
             "--checks",
@@ -163,7 +158,7 @@ class SchemaRun:
             str(self.folder / "reports"),
             "--no-color",
         ]
-        environment = os.environ | {"SCHEMATHESIS_HOOKS": "tests.api_schema_hooks", "PYTHONPATH": str(ROOT)}
+        environment = os.environ | {"SCHEMATHESIS_HOOKS": "tests.api_schema.hooks", "PYTHONPATH": str(ROOT)}
         # Run from the run's folder: Schemathesis keeps a cache of findings in .schemathesis where it runs.
         run = self._popen(
             command, cwd=self.folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

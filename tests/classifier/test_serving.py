@@ -1,5 +1,7 @@
-"""How a web worker serves uploads: on its server's threads alone, with the networks built once per slot."""
+"""The served model: which bundle the site serves, and how a web worker serves uploads, on its server's threads
+alone, with the networks built once per slot."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,10 +11,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from classifier.services import api_token_create
-from classifier.serving import get_classifier
+from classifier.serving import ClassifierUnavailable, get_classifier
+from mlcore.labels import CLASSES
 from tests.conftest import cifar_test_images, image_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 WORKER = """
 import os
@@ -55,3 +58,19 @@ def test_uploads_reuse_the_processs_interpreters(client, user):
         upload(name, data)
     upload("photo.png", photo)
     assert get_classifier().interpreters_built == built
+
+
+@pytest.mark.django_db  # the served model is the active version in the database
+def test_the_site_serves_the_shipped_model_by_default(settings):
+    assert settings.MODEL_DIR == settings.SHIPPED_MODEL_DIR
+    classifier = get_classifier()
+    shipped = json.loads((settings.SHIPPED_MODEL_DIR / "metadata.json").read_text())
+    assert classifier.version == shipped["name"]
+    assert classifier.classes == CLASSES
+
+
+@pytest.mark.django_db
+def test_model_dir_setting_chooses_another_bundle(settings, tmp_path):
+    settings.MODEL_DIR = tmp_path / "elsewhere"
+    with pytest.raises(ClassifierUnavailable, match="elsewhere"):
+        get_classifier()
