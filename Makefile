@@ -75,13 +75,13 @@ deploy-check: setup
 	PYTHON=$(BIN)/python deploy/smoke.sh
 
 # The production server on 127.0.0.1 as an attacker and its users meet it: passwords, lock-outs, limits, bounded
-# requests, the CSV export (README, "Security"). About a minute.
+# requests, the CSV export (docs/deploying.md, "Security"). About a minute.
 public-check: setup
 	PYTHON=$(BIN)/python deploy/build.sh
 	$(BIN)/python deploy/public_check.py
 
 # Two production app servers on one PostgreSQL (DATABASE_URL: source .ci/postgres.sh) and one S3 bucket (moto),
-# behind nginx (installed from Debian when missing); README, "More than one machine". About a minute.
+# behind nginx (installed from Debian when missing); docs/deploying.md, "More than one machine". About a minute.
 scale-check: setup
 	PYTHON=$(BIN)/python deploy/build.sh
 	PYTHON=$(BIN)/python deploy/scale_check.sh
@@ -99,7 +99,7 @@ format: setup
 	$(BIN)/ruff format .
 
 # The shipped bundle: a new EfficientNet-Lite0 run, the airbench network kept for thumbnails, the ImageNet expert
-# weighed on the real photos (README, "Real photos", says how to lay them out in var/real-photos).
+# weighed on the real photos (docs/model.md, "Evaluating", says how to lay them out in var/real-photos).
 train: setup
 	$(BIN)/python manage.py train --data $(DATA) --out models/cifar10 --photos $(PHOTOS) \
 		--thumbnail-expert models/cifar10/experts/cifar10-airbench
@@ -108,7 +108,7 @@ bench: setup
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_api.py
 
-# The site under gunicorn with 8 clients uploading (about 3 minutes; README, "Uploads under load").
+# The site under gunicorn with 8 clients uploading (about 3 minutes; bench/RESULTS.md, "Uploads under load").
 bench-load: setup
 	$(BIN)/python bench/bench_load.py load
 

@@ -6,8 +6,8 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # One process per core: each holds its own copy of the model. Of a process's threads, at most CLASSIFY_AT_ONCE (2)
 # work on uploads at a time; the others serve pages and stream chat answers, which mostly wait on the chat server.
-# Measured on 2 cores (README, "Uploads under load"): as many uploads a second as 2 x 2, 2 x 4 or 4 x 2, at the
-# memory of 2 x 2 (8 threads all classifying: 314 MB a process instead of 201).
+# Measured on 2 cores (bench/RESULTS.md, "Uploads under load"): as many uploads a second as 2 x 2, 2 x 4 or 4 x 2,
+# at the memory of 2 x 2 (8 threads all classifying: 314 MB a process instead of 201).
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))

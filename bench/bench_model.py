@@ -1,4 +1,4 @@
-"""Print the model's speed and memory figures on this machine (README's "Measured figures" come from here).
+"""Print the model's speed and memory figures on this machine (bench/RESULTS.md's figures come from here).
 
     python bench/bench_model.py [--model models/cifar10] [--arch efficientnet-lite0] [--skip-training]
 

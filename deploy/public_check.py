@@ -1,4 +1,5 @@
-"""The public-site check (`make public-check`; README, "Security"): the site as an attacker and its users meet it.
+"""The public-site check (`make public-check`; docs/deploying.md, "Security"): the site as an attacker and its
+users meet it.
 
 Starts the production server (deploy/start.sh, gunicorn with two workers) on 127.0.0.1 with a fresh SQLite
 database, behind no proxy but trusting 127.0.0.1 as one (DJANGO_TRUSTED_PROXIES), so that X-Forwarded-For plays the

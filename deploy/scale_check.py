@@ -1,4 +1,4 @@
-"""The scale-out check (deploy/scale_check.sh runs it; README, "More than one machine").
+"""The scale-out check (deploy/scale_check.sh runs it; docs/deploying.md, "More than one machine").
 
 Starts on 127.0.0.1: an S3 server (moto) with an empty bucket, the chat tests' OpenAI-compatible server, a fresh
 database on DATABASE_URL's PostgreSQL server, two app servers through deploy/start.sh with the same production

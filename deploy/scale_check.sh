@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scale-out check (README, "More than one machine"): two production app servers (deploy/start.sh) on one
+# The scale-out check (docs/deploying.md, "More than one machine"): two production app servers (deploy/start.sh) on one
 # PostgreSQL and one S3-compatible bucket, behind nginx with deploy/nginx.conf's rules; deploy/scale_check.py
 # drives them as people and API clients would, then stops one server under load. Needs DATABASE_URL to name a
 # PostgreSQL server (source .ci/postgres.sh first) and deploy/build.sh's static files. Installs nginx from
