@@ -305,7 +305,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 class UsageUserAdmin(UserAdmin):
-    """Django's user admin, with what each user takes of the per-user limits (README, "Security")."""
+    """Django's user admin, with what each user takes of the per-user limits (docs/deploying.md, "Security")."""
 
     list_display = (*UserAdmin.list_display, "photos_kept", "storage_used", "uploads_last_hour")
     change_password_form = AdminPasswordChangeForm  # a new password revokes the user's API tokens

@@ -114,7 +114,7 @@ def prediction_create(*, owner, upload) -> Prediction:
         raise ImageRejected(_over_the_upload_rate(), 429, retry_after=refusal.retry_after) from None
     classifier = get_classifier()
     # The whole upload, storing included, in one of the process's few slots: uploads beyond those wait rather than
-    # compete for the core (README, "Uploads under load").
+    # compete for the core (bench/RESULTS.md, "Uploads under load").
     with classifier.slot():
         return _classify_and_store(owner, upload, classifier)
 

@@ -3,7 +3,7 @@
 import os
 
 # numpy's OpenBLAS starts a thread per core at import and lets it spin after every matrix product: in a web worker,
-# which answers each request on one thread, that thread burnt as much CPU as the requests themselves (README,
+# which answers each request on one thread, that thread burnt as much CPU as the requests themselves (bench/RESULTS.md,
 # "Uploads under load"). Must be set before numpy is first imported; an operator's own value is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings.base")

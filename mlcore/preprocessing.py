@@ -5,7 +5,7 @@ Decoding the data set, serving and evaluation all go through it (`to_model_input
 network), and training resizes the decoded 32x32 CIFAR images to a network's input size with `resize_pixels`, the
 same resampling. A network trained that way has only ever seen 32x32 detail spread over its input, so a photo is
 reduced to 32x32 first (`through`) and then enlarged to the input size: it reaches the network exactly as a training
-image did. Measured on real photos (README): straight to 128x128, 93.0% right and a third wrongly called "none of
+image did. Measured on real photos (docs/model.md): straight to 128x128, 93.0% right and a third wrongly called "none of
 the ten"; through 32x32, 97.4% and 4.3%. A network trained on sharp photos (the ImageNet expert) takes the sharp
 square instead. The networks themselves normalise the pixel values.
 """

@@ -1,6 +1,6 @@
 """The documentation points at things that exist: every relative link of every Markdown file (and its #anchor, a
-heading slugged as GitHub slugs it), every `make TARGET` and every `manage.py COMMAND` written in code, and every
-setting the environment can give (classifier_site/settings/) in the README's configuration table."""
+heading slugged as GitHub slugs it), every `make TARGET`, `manage.py COMMAND` and path of the repository written in
+code, and every setting the environment can give (classifier_site/settings/) in the README's configuration table."""
 
 import re
 import subprocess
@@ -27,6 +27,11 @@ MAKE_TARGET = re.compile(
 )
 MANAGE_COMMAND = re.compile(r"manage\.py[ \t]+([a-z][\w-]*)")
 MAKE_RULE = re.compile(r"^([A-Za-z][\w.-]*(?:[ \t]+[A-Za-z][\w.-]*)*)[ \t]*:(?!=)", re.MULTILINE)
+# A file or folder of this repository, written from the top (`tests/classifier/test_api.py`, `mlcore/rule.py`).
+REPOSITORY_PATH = re.compile(
+    r"(?<![\w./<-])((?:bench|chat|classifier|classifier_site|deploy|docs|fuzz|locale|mlcore|static|templates|tests)"
+    r"/[\w./-]*[\w/])(?![\w<>*{])"
+)
 ENVIRONMENT_READ = re.compile(r"""(?:os\.environ(?:\.get)?[\[(]|env_bool\(|env_list\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 
@@ -168,3 +173,16 @@ def test_every_setting_from_the_environment_is_in_the_readme_table():
     table_rows = "\n".join(line for line in table.splitlines() if line.startswith("|"))
     missing = sorted(name for name in read if f"`{name}`" not in table_rows)
     assert not missing, f"README.md, Configuration: no row for {', '.join(missing)}"
+
+
+def test_every_path_of_the_repository_written_in_code_exists():
+    problems, named = [], 0
+    for path in markdown_files():
+        if path.is_relative_to(ROOT / "tests" / "fixtures"):
+            continue  # where fixtures came from: paths of other repositories
+        for written in REPOSITORY_PATH.findall(code_of(path)):
+            named += 1
+            if not (ROOT / written.rstrip("/")).exists():
+                problems.append(f"{path.relative_to(ROOT).as_posix()}: `{written}` does not exist")
+    assert not problems, "\n".join(problems)
+    assert named >= 20, f"only {named} paths found in the documents' code: is the pattern still right?"

@@ -122,7 +122,7 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The browser's Accept-Language picks the language, the header's switcher (Django's set_language) overrides it
-# with a cookie. Catalogues live in locale/<code>/LC_MESSAGES (README: "Languages").
+# with a cookie. Catalogues live in locale/<code>/LC_MESSAGES (docs/development.md, "Languages").
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("uk", _("Ukrainian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -237,8 +237,8 @@ CHAT_CONTEXT_MESSAGES = max(1, int(os.environ.get("CHAT_CONTEXT_MESSAGES", "20")
 # (its worker killed) can hold that user's turn.
 CHAT_REPLY_MAX_SECONDS = int(os.environ.get("CHAT_REPLY_MAX_SECONDS", "120"))
 
-# Limits per user and per client address, kept in the database so that they hold across app servers (README,
-# "Security"). 0 turns a limit off.
+# Limits per user and per client address, kept in the database so that they hold across app servers
+# (docs/deploying.md, "Security"). 0 turns a limit off.
 UPLOADS_PER_HOUR = int(os.environ.get("UPLOADS_PER_HOUR", "600"))  # images sent in a rolling hour, API included
 UPLOAD_QUOTA_BYTES = int(os.environ.get("UPLOAD_QUOTA_MB", "2000")) * 1024 * 1024  # photos a user may keep
 SIGNUPS_PER_HOUR = int(os.environ.get("SIGNUPS_PER_HOUR", "10"))  # new accounts from one client address
@@ -247,8 +247,8 @@ SIGNUPS_PER_HOUR = int(os.environ.get("SIGNUPS_PER_HOUR", "10"))  # new accounts
 SHIPPED_MODEL_DIR = BASE_DIR / "models" / "cifar10"
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", SHIPPED_MODEL_DIR))
 # How many uploads (and heat maps) each server process works on at once; more wait their turn. Each holds the
-# networks' working memory (about 20 MB); more than two do no more uploads a second on a core (README, "Uploads
-# under load"). gunicorn's threads beyond these serve pages and stream chat answers.
+# networks' working memory (about 20 MB); more than two do no more uploads a second on a core
+# (bench/RESULTS.md, "Uploads under load"). gunicorn's threads beyond these serve pages and stream chat answers.
 CLASSIFY_AT_ONCE = max(1, int(os.environ.get("CLASSIFY_AT_ONCE", "2")))
 # Where `manage.py train` caches decoded data sets (decoding 60,000 JPEGs takes a while).
 DATASET_CACHE_DIR = os.environ.get("DATASET_CACHE_DIR") or None
