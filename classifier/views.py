@@ -62,7 +62,13 @@ def prediction_list(request):
     label = request.GET.get("label") or None
     predictions = selectors.prediction_list_for_user(user=request.user, label=label)
     page = Paginator(predictions, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "label": label if label in CLASSES else None, "classes": CLASSES}
+    shown = label if label in CLASSES else None
+    context = {
+        "page": page,
+        "label": shown,
+        "label_query": f"&label={shown}" if shown else "",  # the Newer and Older links keep the filter
+        "classes": CLASSES,
+    }
     return render(request, "classifier/prediction_list.html", context)
 
 
