@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
-from classifier import selectors, services
+from classifier import presenters, selectors, services
 from classifier.api import bearer_user
 from classifier.images import png_bytes, square_from_image
 from classifier.models import Prediction
@@ -169,6 +169,9 @@ def _detail_page(request, prediction, errors=(), status=200):
         "prediction": prediction,
         "feedback_choices": [(value, name) for value, name in choices if value != prediction.label],
         "errors": errors,
+        "heat_map_alt": presenters.heat_map_alt(prediction),
+        "experts": presenters.expert_answers(prediction),
+        "said_sentence": presenters.feedback_said(prediction.feedback_label),
     }
     return render(request, "classifier/prediction_detail.html", context, status=status)
 
