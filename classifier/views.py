@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
-from classifier import selectors, services
+from classifier import presenters, selectors, services
 from classifier.api import bearer_user
 from classifier.images import png_bytes, square_from_image
 from classifier.models import Prediction
@@ -62,7 +62,13 @@ def prediction_list(request):
     label = request.GET.get("label") or None
     predictions = selectors.prediction_list_for_user(user=request.user, label=label)
     page = Paginator(predictions, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "label": label if label in CLASSES else None, "classes": CLASSES}
+    shown = label if label in CLASSES else None
+    context = {
+        "page": page,
+        "label": shown,
+        "label_query": f"&label={shown}" if shown else "",  # the Newer and Older links keep the filter
+        "classes": CLASSES,
+    }
     return render(request, "classifier/prediction_list.html", context)
 
 
@@ -163,6 +169,9 @@ def _detail_page(request, prediction, errors=(), status=200):
         "prediction": prediction,
         "feedback_choices": [(value, name) for value, name in choices if value != prediction.label],
         "errors": errors,
+        "heat_map_alt": presenters.heat_map_alt(prediction),
+        "experts": presenters.expert_answers(prediction),
+        "said_sentence": presenters.feedback_said(prediction.feedback_label),
     }
     return render(request, "classifier/prediction_detail.html", context, status=status)
 
