@@ -1,0 +1,24 @@
+"""The sentences of a prediction's page, in English and in Ukrainian."""
+
+from django.utils import translation
+
+from classifier.presenters import _answer, feedback_said
+
+ROW = {"label": "dog", "probability": "61.0%", "other": "35.0%", "other_first": False, "unlike_training": False}
+
+
+def test_a_networks_answer_puts_the_larger_share_first():
+    assert _answer(ROW) == "dog, 61.0%; other things 35.0%"
+    assert _answer(ROW | {"other_first": True}) == "other things 35.0%; dog, 61.0%"
+    assert _answer(ROW | {"other": ""}) == "dog, 61.0%"
+    assert _answer(ROW | {"unlike_training": True}).endswith("; unlike its training images")
+
+
+def test_what_the_owner_said_takes_the_right_article_and_is_translated():
+    assert feedback_said("") == ""
+    assert feedback_said("automobile") == "You said: it is an automobile."
+    assert feedback_said("frog") == "You said: it is a frog."
+    assert feedback_said("none") == "You said: none of the ten classes."
+    with translation.override("uk"):
+        assert feedback_said("frog") != "You said: it is a frog."
+        assert "жаб" in feedback_said("frog").lower()
