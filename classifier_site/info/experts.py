@@ -6,9 +6,9 @@ from django.utils.text import slugify
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 
 from classifier import formats
-from classifier_site import charts
-from classifier_site.bundle_files import BundleFiles
-from classifier_site.figures import count, millions, number, part_of, percent, share_of
+from classifier_site.info import charts
+from classifier_site.info.bundle_files import BundleFiles
+from classifier_site.info.figures import count, millions, number, part_of, percent, share_of
 from mlcore import imagenet
 from mlcore.preprocessing import CIFAR_SIZE
 from mlcore.rule import Rule

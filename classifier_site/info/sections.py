@@ -21,10 +21,10 @@ from classifier import formats
 from classifier.class_names import class_name
 from classifier.models import ModelVersion
 from classifier.serving import active_bundle_path
-from classifier_site import charts
-from classifier_site.bundle_files import BundleFiles, read_bundle
-from classifier_site.figures import count, duration, millions, number, percent
-from classifier_site.model_experts import case_for, case_label, class_maps, expert_weights, experts_view, rule_view
+from classifier_site.info import charts
+from classifier_site.info.bundle_files import BundleFiles, read_bundle
+from classifier_site.info.experts import case_for, case_label, class_maps, expert_weights, experts_view, rule_view
+from classifier_site.info.figures import count, duration, millions, number, percent
 from mlcore import bundle
 from mlcore.evaluate import CONFIDENT
 from mlcore.preprocessing import CIFAR_SIZE
