@@ -8,6 +8,7 @@ The Content-Security-Policy forbids inline styles and scripts, so charts carry p
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from functools import partial
 
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
@@ -18,6 +19,7 @@ WIDTH, HEIGHT = 520, 300
 LEFT, RIGHT, TOP, BOTTOM = 60, 16, 34, 46  # margins around the plot area, room for labels and the legend
 INK, MUTED, GRID = "#1d2433", "#5b6476", "#e3e7ef"
 TRAIN_COLOUR, VALIDATION_COLOUR, GAP_COLOUR = "#2f6fde", "#d9822b", "#c0392b"
+whole_percent = partial(formats.percent, digits=0)  # the axes' and tooltips' shares: "40%"
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,8 @@ def reliability_diagram(*, chart_id: str, title: str, bins: list[dict]) -> SafeS
         y_ticks=ticks,
         x_label=gettext("Confidence"),
         y_label=gettext("Accuracy"),
-        x_format=percent,
-        y_format=percent,
+        x_format=whole_percent,
+        y_format=whole_percent,
     )
     bars = ET.SubElement(plot.svg, "g", {"class": "bins"})
     for row in filled:
@@ -267,10 +269,10 @@ def _bin_summary(row: dict) -> str:
         "%(count)s images with confidence %(lower)s to %(upper)s: mean confidence %(confidence)s, accuracy %(accuracy)s"
     ) % {
         "count": formats.whole(row["count"]),
-        "lower": percent(row["lower"]),
-        "upper": percent(row["upper"]),
-        "confidence": percent(row["confidence"]),
-        "accuracy": percent(row["accuracy"]),
+        "lower": whole_percent(row["lower"]),
+        "upper": whole_percent(row["upper"]),
+        "confidence": whole_percent(row["confidence"]),
+        "accuracy": whole_percent(row["accuracy"]),
     }
 
 
@@ -289,10 +291,6 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def integer_ticks(first: int, last: int, count: int = 10) -> list[int]:
     step = max(1, math.ceil((last - first) / count))
     return list(range(first, last + 1, step))
-
-
-def percent(value: float) -> str:
-    return formats.percent(value, 0)
 
 
 def _line(parent, x1, y1, x2, y2, colour, width=1, dashed=False):

@@ -8,7 +8,6 @@ from django.utils.translation import gettext, ngettext, pgettext_lazy
 from classifier import formats
 from classifier_site.info import charts
 from classifier_site.info.bundle_files import BundleFiles
-from classifier_site.info.figures import count, millions, number, part_of, percent, share_of
 from mlcore import imagenet
 from mlcore.preprocessing import CIFAR_SIZE
 from mlcore.rule import Rule
@@ -43,14 +42,14 @@ def experts_view(files: BundleFiles) -> list[dict] | None:
                 "network": entry.get("network") or metadata.get("architecture_name") or expert.name,
                 # a network trained here: on what and how many images; one taken as it is: what its maker says
                 "trained_on": (None if training else metadata.get("trained_on")) or entry.get("trained_on"),
-                "train_images": count(training.get("train_images")),
+                "train_images": formats.whole(training.get("train_images")),
                 "square": square_text(entry.get("square"), entry.get("through")),
                 "tta": formats.test_time_augmentation(entry.get("tta")),
-                "parameters": count(metadata.get("parameters", entry.get("parameters"))),
-                "flops": millions(metadata.get("flops_per_image", entry.get("flops_per_image"))),
-                "validation": percent(validation.get(expert.name), 2),
-                "test": percent((tested.get(expert.name) or {}).get("accuracy"), 2),
-                "photos": share_of(on_photos.get("correct"), on_photos.get("photos")) if on_photos else None,
+                "parameters": formats.whole(metadata.get("parameters", entry.get("parameters"))),
+                "flops": formats.millions(metadata.get("flops_per_image", entry.get("flops_per_image"))),
+                "validation": formats.percent(validation.get(expert.name), 2),
+                "test": formats.percent((tested.get(expert.name) or {}).get("accuracy"), 2),
+                "photos": formats.share_of(on_photos.get("correct"), on_photos.get("photos")) if on_photos else None,
             }
         )
     return experts
@@ -112,8 +111,8 @@ def tta_rows(case, measured: dict, own_tta: dict) -> list[dict]:
                 "expert": name,
                 "tta": formats.test_time_augmentation(tta),
                 "own": formats.test_time_augmentation(own),
-                "right": count(right.get(tta)),
-                "own_right": count(right.get(own)),
+                "right": formats.whole(right.get(tta)),
+                "own_right": formats.whole(right.get(own)),
             }
         )
     return rows
@@ -124,10 +123,12 @@ def measured_on_text(measured) -> str | None:
     if not isinstance(measured, dict):
         return measured
     if "validation_images" in measured:
-        return gettext("the validation split (%(images)s images)") % {"images": count(measured["validation_images"])}
+        return gettext("the validation split (%(images)s images)") % {
+            "images": formats.whole(measured["validation_images"])
+        }
     return gettext("%(ten)s real photos of the ten classes and %(others)s of other things (%(folder)s)") % {
-        "ten": count(measured.get("photos_of_the_ten")),
-        "others": count(measured.get("photos_of_other_things")),
+        "ten": formats.whole(measured.get("photos_of_the_ten")),
+        "others": formats.whole(measured.get("photos_of_other_things")),
         "folder": measured.get("folder", ""),
     }
 
@@ -145,18 +146,18 @@ def inputs_text(low: int, high: int | None) -> str:
             "images whose shorter side is at least %(low)s pixel",
             "images whose shorter side is at least %(low)s pixels",
             low,
-        ) % {"low": count(low)}
+        ) % {"low": formats.whole(low)}
     if not low:
         return ngettext(
             "images whose shorter side is at most %(high)s pixel",
             "images whose shorter side is at most %(high)s pixels",
             high,
-        ) % {"high": count(high)}
+        ) % {"high": formats.whole(high)}
     return ngettext(
         "images whose shorter side is %(low)s to %(high)s pixel",
         "images whose shorter side is %(low)s to %(high)s pixels",
         high,
-    ) % {"low": count(low), "high": count(high)}
+    ) % {"low": formats.whole(low), "high": formats.whole(high)}
 
 
 def condition_text(condition: dict) -> str:
@@ -184,7 +185,7 @@ def alone_rows(figures: dict) -> list[dict]:
     """Each expert alone on the images that chose the weights: its share right, and how many of how many."""
     images = (figures.get("weights") or {}).get("images")
     return [
-        {"expert": name, "right": share_of(round(share * images) if images else None, images, share)}
+        {"expert": name, "right": formats.share_of(round(share * images) if images else None, images, share)}
         for name, share in _alone_shares(figures).items()
     ]
 
@@ -206,9 +207,9 @@ def _combined(combined: dict | None) -> dict | None:
     if not combined:
         return None
     return {
-        "accuracy": percent(combined.get("accuracy"), 2),
-        "images": count(combined.get("images")),
-        "log_loss": number(combined.get("log_loss"), 3),
+        "accuracy": formats.percent(combined.get("accuracy"), 2),
+        "images": formats.whole(combined.get("images")),
+        "log_loss": formats.decimal(combined.get("log_loss"), 3),
         "tta": formats.test_time_augmentation(combined.get("tta")),
     }
 
@@ -224,9 +225,9 @@ def weight_grid(chosen: dict | None, chart_id: str) -> dict | None:
     rows = [
         {
             "weights": [_weight(point["weights"].get(name)) for name in experts],
-            "accuracy": percent(point.get("accuracy"), 2),
-            "right": count(point.get("right")),
-            "log_loss": number(point.get("log_loss"), 3),
+            "accuracy": formats.percent(point.get("accuracy"), 2),
+            "right": formats.whole(point.get("right")),
+            "log_loss": formats.decimal(point.get("log_loss"), 3),
             "chosen": point.get("weights") == chosen.get("weights"),
         }
         for point in grid
@@ -248,7 +249,7 @@ def weight_grid(chosen: dict | None, chart_id: str) -> dict | None:
                         "first_weight": _weight(point["weights"][first]),
                         "second": second,
                         "second_weight": _weight(point["weights"][second]),
-                        "accuracy": percent(point["accuracy"], 2),
+                        "accuracy": formats.percent(point["accuracy"], 2),
                     },
                     point.get("weights") == chosen.get("weights"),
                 )
@@ -256,7 +257,7 @@ def weight_grid(chosen: dict | None, chart_id: str) -> dict | None:
             ],
             x_format=formats.decimal_or_whole,
         )
-    return {"experts": experts, "rows": rows, "images": count(images), "chart": chart}
+    return {"experts": experts, "rows": rows, "images": formats.whole(images), "chart": chart}
 
 
 def threshold_rows(figures: dict, case) -> list[dict]:
@@ -283,8 +284,8 @@ def threshold_rows(figures: dict, case) -> list[dict]:
                 % {"low": formats.decimal_or_whole(low), "high": formats.decimal_or_whole(high)}
                 if low is not None
                 else None,
-                "outside": part_of(measured.get("outside_above"), measured.get("outside")),
-                "inside": part_of(measured.get("inside_above"), measured.get("inside")),
+                "outside": formats.part_of(measured.get("outside_above"), measured.get("outside")),
+                "inside": formats.part_of(measured.get("inside_above"), measured.get("inside")),
             }
         )
     return rows
@@ -300,8 +301,8 @@ def none_options(figures: dict) -> list[dict]:
                 "none_if": [
                     [condition_text(condition) for condition in clause] for clause in option.get("none_if") or []
                 ],
-                "real_flagged": percent(option.get("real_flagged")),
-                "generated_caught": percent(option.get("generated_caught")),
+                "real_flagged": formats.percent(option.get("real_flagged")),
+                "generated_caught": formats.percent(option.get("generated_caught")),
                 "chosen": index == figures.get("chosen"),
             }
         )
@@ -327,8 +328,8 @@ def class_maps(files: BundleFiles) -> list[dict]:
                 "anchor": f"classes-{slugify(expert.name)}",
                 "trained_on": expert.entry.get("trained_on") or expert.name,
                 "rows": rows,
-                "classes": count(len(names)),
-                "other": count(len(names) - mapped),
+                "classes": formats.whole(len(names)),
+                "other": formats.whole(len(names) - mapped),
                 "is_imagenet": expert.name == imagenet.NAME,
             }
         )

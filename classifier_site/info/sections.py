@@ -24,7 +24,6 @@ from classifier.serving import active_bundle_path
 from classifier_site.info import charts
 from classifier_site.info.bundle_files import BundleFiles, read_bundle
 from classifier_site.info.experts import case_for, case_label, class_maps, expert_weights, experts_view, rule_view
-from classifier_site.info.figures import count, duration, millions, number, percent
 from mlcore import bundle
 from mlcore.evaluate import CONFIDENT
 from mlcore.preprocessing import CIFAR_SIZE
@@ -115,7 +114,7 @@ def model_view(choice: BundleChoice) -> dict:
         "class_maps": class_maps(files),
         "networks": networks,
         "charts_available": any(network["charts"] for network in networks),
-        "assembly": training_run(metadata) | {"time": duration(metadata.get("assemble_seconds"))}
+        "assembly": training_run(metadata) | {"time": formats.duration(metadata.get("assemble_seconds"))}
         if files.experts
         else None,
         "per_class": per_class(evaluation),
@@ -137,18 +136,18 @@ def headline(files: BundleFiles) -> dict:
         "name": metadata.get("name", ""),
         "created_at": _datetime(metadata.get("created_at")),
         "description": metadata.get("architecture", ""),
-        "test_accuracy": percent(accuracy_on_test(files), 2),
-        "test_images": count(evaluation.get("images", test.get("images"))),
-        "test_log_loss": number(evaluation.get("log_loss", test.get("log_loss")), 4),
-        "validation_accuracy": percent(validation.get("accuracy"), 2),
-        "validation_images": count(validation.get("images")),
+        "test_accuracy": formats.percent(accuracy_on_test(files), 2),
+        "test_images": formats.whole(evaluation.get("images", test.get("images"))),
+        "test_log_loss": formats.decimal(evaluation.get("log_loss", test.get("log_loss")), 4),
+        "validation_accuracy": formats.percent(validation.get("accuracy"), 2),
+        "validation_images": formats.whole(validation.get("images")),
         "tta": formats.test_time_augmentation(metadata.get("tta") or evaluation.get("tta") or test.get("tta")),
         "evaluated_at": evaluation.get("evaluated_at", ""),
         "parameters": parameters,
-        "parameters_text": count(parameters),
+        "parameters_text": formats.whole(parameters),
         "networks": len(files.experts) or 1,
         "experts_test": [
-            {"name": row.get("name", ""), "accuracy": percent(row.get("accuracy"), 2)}
+            {"name": row.get("name", ""), "accuracy": formats.percent(row.get("accuracy"), 2)}
             for row in evaluation.get("experts") or []
         ],
     }
@@ -190,10 +189,10 @@ def architecture(metadata: dict) -> dict:
         "blocks": layer_blocks(layers),
         "layer_count": len(layers),
         "parameters": metadata.get("parameters"),
-        "parameters_text": count(metadata.get("parameters")),
+        "parameters_text": formats.whole(metadata.get("parameters")),
         "flops": flops,
-        "flops_text": millions(flops),
-        "multiply_adds_text": millions(flops / 2) if flops is not None else None,
+        "flops_text": formats.millions(flops),
+        "multiply_adds_text": formats.millions(flops / 2) if flops is not None else None,
     }
 
 
@@ -220,11 +219,11 @@ def layer_blocks(layers: list[dict]) -> list[dict]:
         blocks.append(
             {
                 "name": group["prefix"] or ", ".join(layer["name"] for layer in members),
-                "layers": [layer | {"parameters": count(layer["parameters"])} for layer in members],
+                "layers": [layer | {"parameters": formats.whole(layer["parameters"])} for layer in members],
                 "layers_text": ngettext("%(count)s layer", "%(count)s layers", len(members))
-                % {"count": count(len(members))},
+                % {"count": formats.whole(len(members))},
                 "parameters_text": ngettext("%(count)s parameter", "%(count)s parameters", parameters)
-                % {"count": count(parameters)},
+                % {"count": formats.whole(parameters)},
             }
         )
     return blocks
@@ -238,17 +237,17 @@ def training_run(metadata: dict) -> dict:
     return {
         "source": data.get("source"),
         "fingerprint": data.get("fingerprint"),
-        "dataset_train_images": count(data.get("train_images")),
-        "dataset_test_images": count(data.get("test_images")),
-        "train_images": count(training.get("train_images")),
-        "validation_images": count(training.get("validation_images")),
-        "reviewed_uploads": count(training.get("reviewed_uploads")),
+        "dataset_train_images": formats.whole(data.get("train_images")),
+        "dataset_test_images": formats.whole(data.get("test_images")),
+        "train_images": formats.whole(training.get("train_images")),
+        "validation_images": formats.whole(training.get("validation_images")),
+        "reviewed_uploads": formats.whole(training.get("reviewed_uploads")),
         "epochs": training.get("epochs_completed"),
         "planned_epochs": formats.decimal_or_whole(config["epochs"]) if config.get("epochs") is not None else None,
         "best_epoch": training.get("best_epoch"),
         "interrupted": training.get("interrupted", False),
-        "train_time": duration(training.get("train_seconds")),
-        "wall_time": duration(metadata.get("wall_seconds")),
+        "train_time": formats.duration(training.get("train_seconds")),
+        "wall_time": formats.duration(metadata.get("wall_seconds")),
         "hardware": ", ".join(
             str(part)
             for part in (
@@ -303,7 +302,7 @@ def training_charts(history: list, suffix: str = "") -> dict | None:
                 series("val_accuracy", validation, charts.VALIDATION_COLOUR, dashed=True),
             ],
             y_format=lambda value: formats.percent(value, 1),
-            y_tick_format=charts.percent,
+            y_tick_format=charts.whole_percent,
         ),
     }
 
@@ -312,10 +311,10 @@ def per_class(evaluation: dict) -> list[dict]:
     return [
         {
             "class": row.get("class", ""),
-            "precision": percent(row.get("precision")),
-            "recall": percent(row.get("recall")),
-            "f1": percent(row.get("f1")),
-            "support": count(row.get("support")),
+            "precision": formats.percent(row.get("precision")),
+            "recall": formats.percent(row.get("recall")),
+            "f1": formats.percent(row.get("f1")),
+            "support": formats.whole(row.get("support")),
         }
         for row in evaluation.get("per_class") or []
     ]
@@ -342,14 +341,14 @@ def confusion_matrix(evaluation: dict) -> dict | None:
                     % {
                         "true": class_name(true_class),
                         "predicted": class_name(predicted_class),
-                        "count": count(cell),
-                        "total": count(total),
-                        "share": percent(share),
+                        "count": formats.whole(cell),
+                        "total": formats.whole(total),
+                        "share": formats.percent(share),
                     },
                 }
             )
-        rows.append({"class": true_class, "cells": cells, "total": count(total)})
-    key = [{"shade": step, "up_to": percent((step / (SHADES - 1)) ** 2, 0)} for step in range(SHADES)]
+        rows.append({"class": true_class, "cells": cells, "total": formats.whole(total)})
+    key = [{"shade": step, "up_to": formats.percent((step / (SHADES - 1)) ** 2, 0)} for step in range(SHADES)]
     return {"classes": classes, "rows": rows, "key": key}
 
 
@@ -407,13 +406,15 @@ def calibration(files: BundleFiles) -> dict | None:
     temperature = fitted.get("temperature", (measured or {}).get("temperature"))
     return {
         # a network's fitted temperature to three decimals; a pool's as the rule has it (see the rule)
-        "temperature": formats.decimal_or_whole(temperature) if case and temperature else number(temperature, 3),
+        "temperature": formats.decimal_or_whole(temperature)
+        if case and temperature
+        else formats.decimal(temperature, 3),
         "fitted_on": fitted.get("fitted_on"),
-        "fitted_images": count(fitted.get("images")),
-        "log_loss_before": number(fitted.get("log_loss_before"), 4),
-        "log_loss_after": number(fitted.get("log_loss_after"), 4),
+        "fitted_images": formats.whole(fitted.get("images")),
+        "log_loss_before": formats.decimal(fitted.get("log_loss_before"), 4),
+        "log_loss_after": formats.decimal(fitted.get("log_loss_after"), 4),
         "case": case_label(case) if case else None,
-        "ece": percent((measured or {}).get("ece"), 2),
+        "ece": formats.percent((measured or {}).get("ece"), 2),
         "diagram": charts.reliability_diagram(
             chart_id="reliability-diagram", title=gettext("Reliability on the test images"), bins=bins
         )
@@ -432,13 +433,13 @@ def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
     return {
         "score": ood.get("score"),
         "threshold": _thresholds(ood),
-        "true_positive_rate": percent(ood.get("true_positive_rate")),
-        "false_positive_rate": percent(ood.get("false_positive_rate")),
-        "in_distribution_images": count(inside.get("images")),
+        "true_positive_rate": formats.percent(ood.get("true_positive_rate")),
+        "false_positive_rate": formats.percent(ood.get("false_positive_rate")),
+        "in_distribution_images": formats.whole(inside.get("images")),
         "in_distribution_source": inside.get("source"),
-        "out_of_distribution_images": count(outside.get("images")),
+        "out_of_distribution_images": formats.whole(outside.get("images")),
         "out_of_distribution_kinds": ", ".join(outside.get("kinds") or []),  # as the bundle names them
-        "test_rate": percent(evaluation.get("none_of_the_classes_rate")),
+        "test_rate": formats.percent(evaluation.get("none_of_the_classes_rate")),
     }
 
 
@@ -449,15 +450,15 @@ def none_of_the_ten_by_rule(files: BundleFiles) -> dict | None:
         return None
     evaluation, photos = files.evaluation, files.photos or {}
     return {
-        "test_rate": percent(evaluation.get("none_of_the_classes_rate")),
-        "test_images": count(evaluation.get("images")),
-        "test_confident": count(evaluation.get("confident_and_none") or None),
-        "confident": percent(CONFIDENT, 0),
-        "other_photos": count(photos.get("other_photos")),
-        "other_flagged": percent(photos.get("other_flagged_none_rate")),
-        "in_class_photos": count(photos.get("in_class_photos")),
-        "in_class_flagged": percent(photos.get("in_class_flagged_none_rate")),
-        "photos_confident": count(photos.get("confident_and_none") or None),
+        "test_rate": formats.percent(evaluation.get("none_of_the_classes_rate")),
+        "test_images": formats.whole(evaluation.get("images")),
+        "test_confident": formats.whole(evaluation.get("confident_and_none") or None),
+        "confident": formats.percent(CONFIDENT, 0),
+        "other_photos": formats.whole(photos.get("other_photos")),
+        "other_flagged": formats.percent(photos.get("other_flagged_none_rate")),
+        "in_class_photos": formats.whole(photos.get("in_class_photos")),
+        "in_class_flagged": formats.percent(photos.get("in_class_flagged_none_rate")),
+        "photos_confident": formats.whole(photos.get("confident_and_none") or None),
     }
 
 
@@ -466,17 +467,17 @@ def real_photos(scores: dict | None) -> dict | None:
     if not scores:
         return None
     return {
-        "accuracy": percent(scores.get("accuracy")),
-        "photos": count(scores.get("in_class_photos")),
-        "in_class_flagged": percent(scores.get("in_class_flagged_none_rate")),
-        "other_photos": count(scores.get("other_photos")),
-        "other_flagged": percent(scores.get("other_flagged_none_rate")),
+        "accuracy": formats.percent(scores.get("accuracy")),
+        "photos": formats.whole(scores.get("in_class_photos")),
+        "in_class_flagged": formats.percent(scores.get("in_class_flagged_none_rate")),
+        "other_photos": formats.whole(scores.get("other_photos")),
+        "other_flagged": formats.percent(scores.get("other_flagged_none_rate")),
         "per_class": [
             {
                 "class": row.get("class"),
                 "correct": row.get("correct"),
                 "photos": row.get("photos"),
-                "accuracy": percent(row.get("accuracy"), 0),
+                "accuracy": formats.percent(row.get("accuracy"), 0),
             }
             for row in scores.get("per_class") or []
         ],
@@ -491,8 +492,8 @@ def real_photos(scores: dict | None) -> dict | None:
 def _thresholds(ood) -> str:
     """One threshold, or one per score ("energy 1.637, features -614.674")."""
     if ood.get("thresholds"):
-        return ", ".join(f"{name} {number(value, 3)}" for name, value in ood["thresholds"].items())
-    return number(ood.get("threshold"), 3)
+        return ", ".join(f"{name} {formats.decimal(value, 3)}" for name, value in ood["thresholds"].items())
+    return formats.decimal(ood.get("threshold"), 3)
 
 
 def _datetime(text):
@@ -514,12 +515,15 @@ def _config_value(value) -> str:
 
 # How each kind of figure is shown, and the difference of two of them: (value -> text, difference -> text).
 FIGURE_KINDS = {
-    "accuracy": (lambda value: percent(value, 2), lambda difference: points(difference, 2)),
-    "rate": (percent, lambda difference: points(difference, 1)),
-    "count": (count, lambda difference: signed(difference, count)),
-    "millions": (millions, lambda difference: signed(difference, millions)),
-    "duration": (duration, lambda difference: signed(difference, duration)),
-    "number": (lambda value: number(value, 3), lambda difference: signed(difference, lambda value: number(value, 3))),
+    "accuracy": (lambda value: formats.percent(value, 2), lambda difference: points(difference, 2)),
+    "rate": (formats.percent, lambda difference: points(difference, 1)),
+    "count": (formats.whole, lambda difference: signed(difference, formats.whole)),
+    "millions": (formats.millions, lambda difference: signed(difference, formats.millions)),
+    "duration": (formats.duration, lambda difference: signed(difference, formats.duration)),
+    "number": (
+        lambda value: formats.decimal(value, 3),
+        lambda difference: signed(difference, lambda value: formats.decimal(value, 3)),
+    ),
 }
 
 
@@ -530,7 +534,9 @@ def signed(difference, show) -> str:
 
 def points(difference: float, digits: int) -> str:
     """A difference of two shares in percentage points: "+0.35 points"."""
-    return gettext("%(number)s points") % {"number": signed(difference, lambda value: number(100 * value, digits))}
+    return gettext("%(number)s points") % {
+        "number": signed(difference, lambda value: formats.decimal(100 * value, digits))
+    }
 
 
 def compare_models(first: BundleChoice, second: BundleChoice) -> dict:
