@@ -10,7 +10,8 @@ from django.templatetags.static import static
 from django.views.decorators.cache import cache_control, never_cache
 
 from classifier.serving import ClassifierUnavailable, get_classifier, model_summary
-from classifier_site.info.sections import example_image_path, model_page
+from classifier_site.info.page import model_page
+from classifier_site.info.versions import example_image_path
 from mlcore.labels import CLASSES
 
 logger = logging.getLogger(__name__)
