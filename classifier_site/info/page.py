@@ -12,7 +12,7 @@ from classifier.models import ModelVersion
 from classifier_site.info.bundle_files import read_bundle
 from classifier_site.info.comparison import compare_models
 from classifier_site.info.experts import class_maps, expert_weights, experts_view
-from classifier_site.info.headline import headline
+from classifier_site.info.headline import bundle_headline
 from classifier_site.info.networks import network_view, training_run
 from classifier_site.info.rule import rule_view
 from classifier_site.info.sections import (
@@ -53,7 +53,7 @@ def model_view(choice: BundleChoice) -> dict:
         "available": True,
         "version": choice.name,
         "is_active": choice.is_active,
-        "headline": headline(files),
+        "headline": bundle_headline(files),
         "experts": experts_view(files),
         "expert_weights": expert_weights(files),
         "rule": rule_view(files),

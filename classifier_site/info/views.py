@@ -9,7 +9,8 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.cache import cache_control, never_cache
 
-from classifier.serving import ClassifierUnavailable, get_classifier, model_summary
+from classifier.serving import ClassifierUnavailable, get_classifier
+from classifier_site.info.headline import served_headline
 from classifier_site.info.page import model_page
 from classifier_site.info.versions import example_image_path
 from mlcore.labels import CLASSES
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def home(request):
-    return render(request, "info/home.html", {"classes": CLASSES, "model": model_summary()})
+    return render(request, "info/home.html", {"classes": CLASSES, "model": served_headline()})
 
 
 def model_data(request):
