@@ -18,4 +18,3 @@ def percent(value, digits=1):
 def class_name(label):
     """A class as the reader calls it: "cat" -> "кіт" on a Ukrainian page."""
     return class_names.class_name(label)
-

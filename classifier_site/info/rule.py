@@ -5,6 +5,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 
 from classifier import formats
+from classifier.verdicts import condition_text
 from classifier_site.info import charts
 from classifier_site.info.bundle_files import BundleFiles
 
@@ -110,18 +111,6 @@ def inputs_text(low: int, high: int | None) -> str:
         "images whose shorter side is %(low)s to %(high)s pixels",
         high,
     ) % {"low": formats.whole(low), "high": formats.whole(high)}
-
-
-def condition_text(condition: dict) -> str:
-    """One condition of a "none of the ten" clause (as the metadata writes it), in words."""
-    if condition.get("signal") == "other":
-        return gettext("%(expert)s puts more than %(threshold)s of its answer outside the ten classes") % {
-            "expert": condition.get("expert"),
-            "threshold": formats.decimal_or_whole(condition.get("above")),
-        }
-    return gettext("%(expert)s’s own test finds the image unlike its training images") % {
-        "expert": condition.get("expert")
-    }
 
 
 def alone_rows(figures: dict) -> list[dict]:
