@@ -2,8 +2,9 @@
 another data set's classes are read as the ten. Everything is read from the bundle's files (`bundle_files.read_bundle`).
 """
 
+from django.utils.html import format_html
 from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from classifier import formats
 from classifier_site.info.bundle_files import BundleFiles, case_for
@@ -80,7 +81,7 @@ def class_maps(files: BundleFiles) -> list[dict]:
         rows = []
         for ours in files.metadata.get("classes") or list(mapping):
             theirs = [names[index].replace("_", " ") for index in mapping.get(ours) or [] if 0 <= index < len(names)]
-            rows.append({"class": ours, "count": len(theirs), "names": theirs, "long": len(theirs) > LONG_LIST})
+            rows.append({"class": ours, "count": len(theirs), "names": _names_cell(theirs)})
         mapped = sum(row["count"] for row in rows)
         maps.append(
             {
@@ -94,3 +95,11 @@ def class_maps(files: BundleFiles) -> list[dict]:
             }
         )
     return maps
+
+
+def _names_cell(names: list[str]):
+    """Another data set's classes counted as one of ours; a long list opens on demand."""
+    if len(names) <= LONG_LIST:
+        return ", ".join(names) or "—"
+    summary = ngettext("%(counter)s class", "%(counter)s classes", len(names)) % {"counter": len(names)}
+    return format_html("<details><summary>{}</summary>{}</details>", summary, ", ".join(names))
