@@ -85,33 +85,3 @@ def warm_up() -> None:
     """Load the model before the first request (called when a worker imports the WSGI application)."""
     with contextlib.suppress(ClassifierUnavailable):  # logged; pages and /healthz report it; requests retry
         get_classifier()
-
-
-def model_summary() -> dict | None:
-    """Headline figures of the served model for pages, or None when it cannot be loaded; for a bundle of experts,
-    its networks, and the training of the main one (the networks beside it keep their own in the bundle)."""
-    try:
-        classifier = get_classifier()
-    except ClassifierUnavailable:
-        return None
-    metadata = classifier.metadata
-    trained = classifier.first.metadata  # the main network's own (the same for a bundle of one network)
-    test = metadata.get("test") or {}
-    training = trained.get("training") or {}
-    return {
-        "name": metadata.get("name"),
-        "architecture": metadata.get("architecture"),
-        "experts": [f"{expert.network} ({expert.trained_on})" for expert in classifier.experts.values()],
-        "test_accuracy_percent": 100 * test["accuracy"] if "accuracy" in test else None,
-        "test_images": test.get("images"),
-        "tta": metadata.get("tta") or test.get("tta"),
-        "parameters": metadata.get("parameters"),
-        "flops_per_image": metadata.get("flops_per_image"),
-        "train_minutes": (trained.get("wall_seconds") or 0) / 60,
-        "epochs": training.get("epochs_completed"),
-        "train_images": training.get("train_images"),
-        "validation_images": training.get("validation_images"),
-        "command": training.get("command"),
-        "hardware": (trained.get("hardware") or {}).get("cpu"),
-        "created_at": metadata.get("created_at"),
-    }

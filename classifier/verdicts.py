@@ -24,15 +24,28 @@ def none_reasons(experts: list, none_because: list) -> list[str]:
     by_name = {expert.get("name"): expert for expert in experts}
     if not none_because:  # a prediction from before the rule said why: its one network's own test
         return [gettext("The network finds it unlike every class of its training images.")]
-    return [_reason(condition, by_name.get(condition.get("expert"), {})) for condition in none_because]
+    return [condition_text(condition, by_name.get(condition.get("expert"), {})) for condition in none_because]
 
 
-def _reason(condition: dict, expert: dict) -> str:
-    who = capfirst(expert_name(expert))
-    if condition.get("signal") == "other":
+def condition_text(condition: dict, answer: dict | None = None) -> str:
+    """One condition of a "none of the ten" clause (as mlcore.rule writes it) in words. Without `answer`: as the
+    model's rule states it, for the Model data page; with the expert's `answer` to an image: as it held for that
+    image, for the prediction's page."""
+    other = condition.get("signal") == "other"
+    if answer is None:
+        if other:
+            return gettext("%(expert)s puts more than %(threshold)s of its answer outside the ten classes") % {
+                "expert": condition.get("expert"),
+                "threshold": decimal_or_whole(condition.get("above")),
+            }
+        return gettext("%(expert)s’s own test finds the image unlike its training images") % {
+            "expert": condition.get("expert")
+        }
+    who = capfirst(expert_name(answer))
+    if other:
         return gettext("%(expert)s sees something else: it puts %(share)s of its answer outside the ten classes.") % {
             "expert": who,
-            "share": percent(expert.get("other") or 0.0, 0),
+            "share": percent(answer.get("other") or 0.0, 0),
         }
     return gettext("%(expert)s finds it unlike every class of its training images.") % {"expert": who}
 

@@ -16,7 +16,8 @@ from classifier import presenters, selectors, services
 from classifier.api import bearer_user
 from classifier.images import png_bytes, square_from_image
 from classifier.models import Prediction
-from classifier.serving import ClassifierUnavailable, model_summary
+from classifier.serving import ClassifierUnavailable
+from classifier_site.info.headline import served_headline
 from mlcore.explain import heat_map_image
 from mlcore.labels import CLASSES
 
@@ -51,7 +52,7 @@ def predict(request):
 
 
 def _predict_page(request, status=200, **context):
-    context.setdefault("model", model_summary())
+    context.setdefault("model", served_headline())
     context["max_upload_mb"] = settings.MAX_UPLOAD_BYTES // (1024 * 1024)
     context["max_megapixels"] = f"{settings.MAX_IMAGE_PIXELS / 1e6:g}"
     return render(request, "classifier/predict.html", context, status=status)

@@ -1,4 +1,4 @@
-from classifier_site.views import healthz
+from classifier_site.info.views import healthz
 
 
 class HealthCheckMiddleware:

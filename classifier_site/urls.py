@@ -6,11 +6,7 @@ from django.views.i18n import JavaScriptCatalog
 from classifier_site import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("model/", views.model_data, name="model_data"),
-    path("model/examples/<str:version>/<str:file_name>", views.model_example, name="model_example"),
-    path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", views.favicon, name="favicon"),
+    path("", include("classifier_site.info.urls")),  # home, Model data, the health check and the icon
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's language switcher
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),  # the page scripts' strings
     path("accounts/signup/", views.signup, name="signup"),

@@ -1,7 +1,5 @@
-"""Pages about the site rather than one app: home, model data, sign-up and a new password, the icon, the health
-check and the 500 handler."""
+"""Pages about the site rather than one app: sign-up and a new password, and the 400 and 500 handlers."""
 
-import logging
 import sys
 from datetime import timedelta
 
@@ -12,50 +10,18 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.db import InterfaceError, OperationalError, transaction
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.templatetags.static import static
 from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views import defaults
-from django.views.decorators.cache import cache_control, never_cache
 
 from classifier import password_forms
 from classifier.limits import RateLimited, rate_limit_take
-from classifier.serving import ClassifierUnavailable, get_classifier, model_summary
 from classifier.storage import StorageUnavailable
 from classifier_site.client_address import client_address
-from classifier_site.model_data import example_image_path, model_page
-from mlcore.labels import CLASSES
-
-logger = logging.getLogger(__name__)
-
-
-def home(request):
-    return render(request, "home.html", {"classes": CLASSES, "model": model_summary()})
-
-
-def model_data(request):
-    context = model_page(version=request.GET.get("version"), compare=request.GET.get("compare"))
-    return render(request, "model_data.html", context)
-
-
-@cache_control(public=True, max_age=3600)
-def model_example(request, version, file_name):
-    """An example test image from a bundle's examples/ folder (the most confused pairs)."""
-    path = example_image_path(version=version, file_name=file_name)
-    response = FileResponse(path.open("rb"), content_type="image/png")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-@cache_control(public=True, max_age=86400)
-def favicon(request):
-    """Browsers ask for /favicon.ico on pages that name no icon of their own (the admin, a photo opened by itself,
-    the API's JSON); they get the site's icon instead of a 404."""
-    return redirect(static("img/favicon.svg"))
 
 
 class SignupForm(UserCreationForm):
@@ -124,27 +90,6 @@ class PasswordChangeView(SaysApiTokensRevoked, auth_views.PasswordChangeView):
 
 class PasswordResetConfirmView(SaysApiTokensRevoked, auth_views.PasswordResetConfirmView):
     form_class = password_forms.SetPasswordForm
-
-
-@never_cache
-def healthz(request):
-    """200 with the model version when the model is loaded and the database answers; otherwise 503 naming what is
-    down ("model", "database") and nothing more. Anyone may ask, so the details (the bundle's path, the database's
-    error) go to the log."""
-    details = {}
-    try:
-        version = get_classifier().version
-    except ClassifierUnavailable as error:
-        details["model"] = str(error)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as error:
-        details["database"] = str(error).strip() or type(error).__name__
-    if details:
-        logger.error("/healthz answers 503: %s", "; ".join(f"{name}: {detail}" for name, detail in details.items()))
-        return JsonResponse({"status": "error", "problems": list(details)}, status=503)
-    return JsonResponse({"status": "ok", "model_version": version})
 
 
 def bad_request(request, exception):

@@ -18,18 +18,3 @@ def percent(value, digits=1):
 def class_name(label):
     """A class as the reader calls it: "cat" -> "кіт" on a Ukrainian page."""
     return class_names.class_name(label)
-
-
-@register.filter
-def whole(value):
-    """A count with the language's thousands separator: 10000 -> "10,000" ("10 000" in Ukrainian)."""
-    try:
-        return formats.whole(int(value))
-    except (TypeError, ValueError):
-        return value
-
-
-@register.filter
-def tta(name):
-    """A test-time augmentation setting ("flip") in words."""
-    return formats.test_time_augmentation(name)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "axes",
     "classifier",
     "chat",
+    "classifier_site.info",
 ]
 
 MIDDLEWARE = [

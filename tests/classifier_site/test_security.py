@@ -42,12 +42,12 @@ def test_a_host_outside_the_allowed_hosts_gets_400(client):
 
 
 def test_server_errors_show_a_page_without_a_stack_trace(client, settings, monkeypatch):
-    from classifier_site import views
+    from classifier_site.info import views
 
     def broken(request):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(views, "model_summary", broken)
+    monkeypatch.setattr(views, "served_headline", broken)
     client.raise_request_exception = False
     response = client.get("/")
     assert response.status_code == 500
@@ -104,7 +104,8 @@ def test_in_production_a_server_error_logs_its_traceback_to_stderr_and_a_404_log
         "from django.test import Client, override_settings; "
         "override_settings(STORAGES=settings.STORAGES | {'staticfiles': "
         "{'BACKEND': 'django.contrib.staticfiles.storage.StaticFilesStorage'}}).enable(); "
-        "mock.patch('classifier_site.views.model_summary', side_effect=RuntimeError('secret internals')).start(); "
+        "mock.patch('classifier_site.info.views.served_headline', "
+        "side_effect=RuntimeError('secret internals')).start(); "
         "client = Client(raise_request_exception=False, headers={'host': 'classifier.example.org'}); "
         "print(client.get('/', secure=True).status_code, client.get('/nothing-here', secure=True).status_code)"
     )

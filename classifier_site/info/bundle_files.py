@@ -1,9 +1,12 @@
 """A bundle's files as the Model data page reads them: one network's, or a bundle of experts' with each expert's own
-folder read the same way. Whatever is missing or unreadable comes back empty; nothing is ever written."""
+folder read the same way, and the figures of a whole bundle that more than one section reads. Whatever is missing or
+unreadable comes back empty; nothing is ever written."""
 
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+from django.utils.dateparse import parse_datetime
 
 from mlcore import bundle
 from mlcore.evaluate import PHOTOS_FILE
@@ -68,3 +71,31 @@ def _read_expert(path: Path, entry: dict) -> BundleFiles | None:
     """An expert's own folder, which must lie inside its bundle."""
     folder = (path / str(entry.get("folder") or "")).resolve()
     return read_bundle(folder) if path.resolve() in folder.parents else None
+
+
+def accuracy_on_test(files: BundleFiles) -> float | None:
+    return files.evaluation.get("accuracy", (files.metadata.get("test") or {}).get("accuracy"))
+
+
+def total_parameters(files: BundleFiles) -> int | None:
+    """A network's parameters; a bundle of experts': the sum over its experts (None if one is not recorded)."""
+    if not files.experts:
+        return files.metadata.get("parameters")
+    each = [expert.metadata.get("parameters", expert.entry.get("parameters")) for expert in files.experts]
+    return None if None in each else sum(each)
+
+
+def case_for(rule: Rule | None, side: int):
+    """The case of the rule that answers an image whose shorter side is `side`; None without one."""
+    try:
+        return rule.case_for(side) if rule else None
+    except ValueError:
+        return None
+
+
+def bundle_time(text):
+    """The bundle's ISO time as a datetime, for the language's date format; the text itself if it is not one."""
+    try:
+        return parse_datetime(text or "") or text
+    except ValueError:
+        return text

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from classifier.models import ModelVersion
-from classifier_site import charts
+from classifier_site.info import charts
 from mlcore import bundle
 from mlcore.architectures.airbench import Recipe
 from mlcore.train import train

@@ -13,8 +13,8 @@ from django.utils import translation
 
 from classifier import formats
 from classifier.class_names import class_name
+from classifier.formats import duration
 from classifier.models import ModelVersion
-from classifier_site.figures import duration
 from mlcore import bundle
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_active_version")]

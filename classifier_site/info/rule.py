@@ -1,68 +1,20 @@
-"""The Model data page's part for a bundle of experts: each expert, the rule that combines them (its cases, weights,
-"none of the ten" clauses and the measurements that chose each number), and how another data set's classes are
-read as the ten. Everything is read from the bundle's files (`bundle_files.read_bundle`)."""
+"""The rule of a bundle of experts in words and figures: its cases, weights and "none of the ten" clauses, and the
+measurements that chose each number."""
 
 from django.utils.text import slugify
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 
 from classifier import formats
-from classifier_site import charts
-from classifier_site.bundle_files import BundleFiles
-from classifier_site.figures import count, millions, number, part_of, percent, share_of
-from mlcore import imagenet
-from mlcore.preprocessing import CIFAR_SIZE
-from mlcore.rule import Rule
+from classifier.verdicts import condition_text
+from classifier_site.info import charts
+from classifier_site.info.bundle_files import BundleFiles
 
-LONG_LIST = 12  # lists of another data set's classes longer than this open on demand
 # The cases of a rule as a reader calls them; a case of another name is shown by its name.
 CASE_NAMES = {
     "thumbnail": pgettext_lazy("case of the rule", "thumbnails"),
     "photo": pgettext_lazy("case of the rule", "photos"),
     "all": pgettext_lazy("case of the rule", "all images"),
 }
-
-
-def experts_view(files: BundleFiles) -> list[dict] | None:
-    """Each expert: its network, what it was trained on and sees, its size, how it does alone (on the validation
-    split, the test split and the real photos, where the bundle measured it) and its weight in each case."""
-    if not files.experts:
-        return None
-    thumbnails = case_for(files.rule, CIFAR_SIZE)
-    validation = _alone_shares(thumbnails.figures) if thumbnails else {}
-    tested = {row.get("name"): row for row in files.evaluation.get("experts") or []}
-    photographed = {row.get("name"): row for row in (files.photos or {}).get("experts") or []}
-    experts = []
-    for expert in files.experts:
-        entry, metadata = expert.entry, expert.metadata
-        training = metadata.get("training") or {}
-        on_photos = photographed.get(expert.name)
-        experts.append(
-            {
-                "name": expert.name,
-                "anchor": f"network-{slugify(expert.name)}",
-                "network": entry.get("network") or metadata.get("architecture_name") or expert.name,
-                # a network trained here: on what and how many images; one taken as it is: what its maker says
-                "trained_on": (None if training else metadata.get("trained_on")) or entry.get("trained_on"),
-                "train_images": count(training.get("train_images")),
-                "square": square_text(entry.get("square"), entry.get("through")),
-                "tta": formats.test_time_augmentation(entry.get("tta")),
-                "parameters": count(metadata.get("parameters", entry.get("parameters"))),
-                "flops": millions(metadata.get("flops_per_image", entry.get("flops_per_image"))),
-                "validation": percent(validation.get(expert.name), 2),
-                "test": percent((tested.get(expert.name) or {}).get("accuracy"), 2),
-                "photos": share_of(on_photos.get("correct"), on_photos.get("photos")) if on_photos else None,
-            }
-        )
-    return experts
-
-
-def expert_weights(files: BundleFiles) -> list[dict]:
-    """Per case of the rule, each expert's weight in it (None where it takes no part), in the experts' order."""
-    rule = files.rule
-    return [
-        {"case": case_label(case.name), "weights": [_weight(case.weights.get(expert.name)) for expert in files.experts]}
-        for case in (rule.cases if rule else ())
-    ]
 
 
 def rule_view(files: BundleFiles) -> dict | None:
@@ -85,7 +37,7 @@ def case_view(case, networks: dict, own_tta: dict) -> dict:
         "anchor": f"case-{slugify(case.name)}",
         "inputs": inputs_text(case.min_short_side, case.max_short_side),
         "weights": [
-            {"expert": name, "network": networks.get(name), "weight": _weight(weight)}
+            {"expert": name, "network": networks.get(name), "weight": weight_text(weight)}
             for name, weight in case.weights.items()
         ],
         "temperature": formats.decimal_or_whole(case.temperature),
@@ -112,8 +64,8 @@ def tta_rows(case, measured: dict, own_tta: dict) -> list[dict]:
                 "expert": name,
                 "tta": formats.test_time_augmentation(tta),
                 "own": formats.test_time_augmentation(own),
-                "right": count(right.get(tta)),
-                "own_right": count(right.get(own)),
+                "right": formats.whole(right.get(tta)),
+                "own_right": formats.whole(right.get(own)),
             }
         )
     return rows
@@ -124,10 +76,12 @@ def measured_on_text(measured) -> str | None:
     if not isinstance(measured, dict):
         return measured
     if "validation_images" in measured:
-        return gettext("the validation split (%(images)s images)") % {"images": count(measured["validation_images"])}
+        return gettext("the validation split (%(images)s images)") % {
+            "images": formats.whole(measured["validation_images"])
+        }
     return gettext("%(ten)s real photos of the ten classes and %(others)s of other things (%(folder)s)") % {
-        "ten": count(measured.get("photos_of_the_ten")),
-        "others": count(measured.get("photos_of_other_things")),
+        "ten": formats.whole(measured.get("photos_of_the_ten")),
+        "others": formats.whole(measured.get("photos_of_other_things")),
         "folder": measured.get("folder", ""),
     }
 
@@ -145,51 +99,30 @@ def inputs_text(low: int, high: int | None) -> str:
             "images whose shorter side is at least %(low)s pixel",
             "images whose shorter side is at least %(low)s pixels",
             low,
-        ) % {"low": count(low)}
+        ) % {"low": formats.whole(low)}
     if not low:
         return ngettext(
             "images whose shorter side is at most %(high)s pixel",
             "images whose shorter side is at most %(high)s pixels",
             high,
-        ) % {"high": count(high)}
+        ) % {"high": formats.whole(high)}
     return ngettext(
         "images whose shorter side is %(low)s to %(high)s pixel",
         "images whose shorter side is %(low)s to %(high)s pixels",
         high,
-    ) % {"low": count(low), "high": count(high)}
-
-
-def condition_text(condition: dict) -> str:
-    """One condition of a "none of the ten" clause (as the metadata writes it), in words."""
-    if condition.get("signal") == "other":
-        return gettext("%(expert)s puts more than %(threshold)s of its answer outside the ten classes") % {
-            "expert": condition.get("expert"),
-            "threshold": formats.decimal_or_whole(condition.get("above")),
-        }
-    return gettext("%(expert)s’s own test finds the image unlike its training images") % {
-        "expert": condition.get("expert")
-    }
-
-
-def square_text(size, through) -> str | None:
-    """The square an expert sees: "128×128 pixels, through 32×32"."""
-    if not size:
-        return None
-    if through:
-        return gettext("%(size)s×%(size)s pixels, through %(through)s×%(through)s") % {"size": size, "through": through}
-    return gettext("%(size)s×%(size)s pixels") % {"size": size}
+    ) % {"low": formats.whole(low), "high": formats.whole(high)}
 
 
 def alone_rows(figures: dict) -> list[dict]:
     """Each expert alone on the images that chose the weights: its share right, and how many of how many."""
     images = (figures.get("weights") or {}).get("images")
     return [
-        {"expert": name, "right": share_of(round(share * images) if images else None, images, share)}
-        for name, share in _alone_shares(figures).items()
+        {"expert": name, "right": formats.share_of(round(share * images) if images else None, images, share)}
+        for name, share in alone_shares(figures).items()
     ]
 
 
-def _alone_shares(figures: dict) -> dict:
+def alone_shares(figures: dict) -> dict:
     """The case's figures give each expert alone as a share right (validation split) or as a count right (real
     photos, out of the images the weights were chosen on): both as shares."""
     images = (figures.get("weights") or {}).get("images")
@@ -206,9 +139,9 @@ def _combined(combined: dict | None) -> dict | None:
     if not combined:
         return None
     return {
-        "accuracy": percent(combined.get("accuracy"), 2),
-        "images": count(combined.get("images")),
-        "log_loss": number(combined.get("log_loss"), 3),
+        "accuracy": formats.percent(combined.get("accuracy"), 2),
+        "images": formats.whole(combined.get("images")),
+        "log_loss": formats.decimal(combined.get("log_loss"), 3),
         "tta": formats.test_time_augmentation(combined.get("tta")),
     }
 
@@ -223,10 +156,10 @@ def weight_grid(chosen: dict | None, chart_id: str) -> dict | None:
     images = chosen.get("images")
     rows = [
         {
-            "weights": [_weight(point["weights"].get(name)) for name in experts],
-            "accuracy": percent(point.get("accuracy"), 2),
-            "right": count(point.get("right")),
-            "log_loss": number(point.get("log_loss"), 3),
+            "weights": [weight_text(point["weights"].get(name)) for name in experts],
+            "accuracy": formats.percent(point.get("accuracy"), 2),
+            "right": formats.whole(point.get("right")),
+            "log_loss": formats.decimal(point.get("log_loss"), 3),
             "chosen": point.get("weights") == chosen.get("weights"),
         }
         for point in grid
@@ -245,10 +178,10 @@ def weight_grid(chosen: dict | None, chart_id: str) -> dict | None:
                     gettext("%(first)s %(first_weight)s, %(second)s %(second_weight)s: %(accuracy)s right")
                     % {
                         "first": first,
-                        "first_weight": _weight(point["weights"][first]),
+                        "first_weight": weight_text(point["weights"][first]),
                         "second": second,
-                        "second_weight": _weight(point["weights"][second]),
-                        "accuracy": percent(point["accuracy"], 2),
+                        "second_weight": weight_text(point["weights"][second]),
+                        "accuracy": formats.percent(point["accuracy"], 2),
                     },
                     point.get("weights") == chosen.get("weights"),
                 )
@@ -256,7 +189,7 @@ def weight_grid(chosen: dict | None, chart_id: str) -> dict | None:
             ],
             x_format=formats.decimal_or_whole,
         )
-    return {"experts": experts, "rows": rows, "images": count(images), "chart": chart}
+    return {"experts": experts, "rows": rows, "images": formats.whole(images), "chart": chart}
 
 
 def threshold_rows(figures: dict, case) -> list[dict]:
@@ -283,8 +216,8 @@ def threshold_rows(figures: dict, case) -> list[dict]:
                 % {"low": formats.decimal_or_whole(low), "high": formats.decimal_or_whole(high)}
                 if low is not None
                 else None,
-                "outside": part_of(measured.get("outside_above"), measured.get("outside")),
-                "inside": part_of(measured.get("inside_above"), measured.get("inside")),
+                "outside": formats.part_of(measured.get("outside_above"), measured.get("outside")),
+                "inside": formats.part_of(measured.get("inside_above"), measured.get("inside")),
             }
         )
     return rows
@@ -300,47 +233,13 @@ def none_options(figures: dict) -> list[dict]:
                 "none_if": [
                     [condition_text(condition) for condition in clause] for clause in option.get("none_if") or []
                 ],
-                "real_flagged": percent(option.get("real_flagged")),
-                "generated_caught": percent(option.get("generated_caught")),
+                "real_flagged": formats.percent(option.get("real_flagged")),
+                "generated_caught": formats.percent(option.get("generated_caught")),
                 "chosen": index == figures.get("chosen"),
             }
         )
     return rows
 
 
-def class_maps(files: BundleFiles) -> list[dict]:
-    """For each expert with classes other than ours (metadata "class_map": our class -> its output indices,
-    "classes": its class names), which of its classes count for each of ours; the rest are "other"."""
-    maps = []
-    for expert in files.experts:
-        mapping, names = expert.metadata.get("class_map"), expert.metadata.get("classes")
-        if not mapping or not names:
-            continue
-        rows = []
-        for ours in files.metadata.get("classes") or list(mapping):
-            theirs = [names[index].replace("_", " ") for index in mapping.get(ours) or [] if 0 <= index < len(names)]
-            rows.append({"class": ours, "count": len(theirs), "names": theirs, "long": len(theirs) > LONG_LIST})
-        mapped = sum(row["count"] for row in rows)
-        maps.append(
-            {
-                "expert": expert.name,
-                "anchor": f"classes-{slugify(expert.name)}",
-                "trained_on": expert.entry.get("trained_on") or expert.name,
-                "rows": rows,
-                "classes": count(len(names)),
-                "other": count(len(names) - mapped),
-                "is_imagenet": expert.name == imagenet.NAME,
-            }
-        )
-    return maps
-
-
-def case_for(rule: Rule | None, side: int):
-    try:
-        return rule.case_for(side) if rule else None
-    except ValueError:
-        return None
-
-
-def _weight(weight) -> str | None:
+def weight_text(weight) -> str | None:
     return None if weight is None else formats.decimal_or_whole(weight)

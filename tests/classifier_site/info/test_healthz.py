@@ -20,7 +20,7 @@ def test_healthz_answers_503_without_a_model_and_logs_where_it_looked(client, se
     assert response.status_code == 503
     assert response.json() == {"status": "error", "problems": ["model"]}
     assert str(tmp_path) not in response.content.decode() and "missing" not in response.content.decode()
-    logged = [record.getMessage() for record in caplog.records if record.name == "classifier_site.views"]
+    logged = [record.getMessage() for record in caplog.records if record.name == "classifier_site.info.views"]
     assert len(logged) == 1 and str(tmp_path / "missing") in logged[0]
 
 
