@@ -3,17 +3,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from classifier_site import views
-
 urlpatterns = [
     path("", include("classifier_site.info.urls")),  # home, Model data, the health check and the icon
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's language switcher
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),  # the page scripts' strings
-    path("accounts/signup/", views.signup, name="signup"),
-    # Django's own views but for their forms, which revoke API tokens with the old password: before its URLs.
-    path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
-    path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("classifier_site.accounts.urls")),  # sign-up, log-in and passwords
     path("chat/", include("chat.urls")),
     path("", include("classifier.urls")),
     path(settings.ADMIN_PATH, admin.site.urls),

@@ -1,95 +1,17 @@
-"""Pages about the site rather than one app: sign-up and a new password, and the 400 and 500 handlers."""
+"""The site's 400 and 500 handlers: JSON under /api/, the site's pages elsewhere, never a stack trace."""
 
 import sys
-from datetime import timedelta
 
-from django import forms
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth import login
-from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext
 from django.views import defaults
 
-from classifier import password_forms
-from classifier.limits import RateLimited, rate_limit_take
 from classifier.storage import StorageUnavailable
-from classifier_site.client_address import client_address
-
-
-class SignupForm(UserCreationForm):
-    email = forms.EmailField(
-        label=gettext_lazy("Email"),
-        required=False,
-        help_text=gettext_lazy("Optional; needed only to reset a forgotten password."),
-    )
-
-    class Meta(UserCreationForm.Meta):
-        fields = ("username", "email")
-
-
-def signup(request):
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = account_create(form=form, address=client_address(request))
-        except RateLimited as refusal:
-            form.add_error(None, _too_many_signups())
-            response = render(request, "registration/signup.html", {"form": form}, status=429)
-            response["Retry-After"] = str(refusal.retry_after)
-            return response
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("predict")
-    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
-
-
-def account_create(*, form: SignupForm, address: str):
-    """The new user, counted against SIGNUPS_PER_HOUR for the client's address in the same transaction (RateLimited
-    beyond it): sign-up is open to anyone, so one address cannot make accounts without end."""
-    with transaction.atomic():
-        rate_limit_take(scope="signups", key=address, limit=settings.SIGNUPS_PER_HOUR, window=timedelta(hours=1))
-        return form.save()
-
-
-def _too_many_signups() -> str:
-    return ngettext(
-        "At most %(limit)d account can be made from one address in an hour. Please try again later.",
-        "At most %(limit)d accounts can be made from one address in an hour. Please try again later.",
-        settings.SIGNUPS_PER_HOUR,
-    ) % {"limit": settings.SIGNUPS_PER_HOUR}
-
-
-class SaysApiTokensRevoked:
-    """For Django's views that set a new password through a form of password_forms: the page after says how many
-    API tokens went with the old password, so that nobody wonders why their scripts now get 401."""
-
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        if form.revoked_tokens:
-            message = ngettext(
-                "%(count)d API token of yours was revoked along with the old password: make a new one on the API "
-                "tokens page.",
-                "%(count)d API tokens of yours were revoked along with the old password: make new ones on the API "
-                "tokens page.",
-                form.revoked_tokens,
-            )
-            messages.info(self.request, message % {"count": form.revoked_tokens})
-        return response
-
-
-class PasswordChangeView(SaysApiTokensRevoked, auth_views.PasswordChangeView):
-    form_class = password_forms.PasswordChangeForm
-
-
-class PasswordResetConfirmView(SaysApiTokensRevoked, auth_views.PasswordResetConfirmView):
-    form_class = password_forms.SetPasswordForm
 
 
 def bad_request(request, exception):

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "classifier",
     "chat",
     "classifier_site.info",
+    "classifier_site.accounts",
 ]
 
 MIDDLEWARE = [
