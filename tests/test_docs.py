@@ -136,28 +136,28 @@ def test_every_relative_link_reaches_a_file_and_its_heading():
     assert checked_anchors >= 5, f"only {checked_anchors} #anchor links found: is the link pattern still right?"
 
 
+def written_in_code(pattern: re.Pattern, exists, documents=None) -> tuple[set[str], list[str]]:
+    """What the documents' code names by `pattern`, and a line for each such name that `exists` refuses."""
+    named, problems = set(), []
+    for path in documents or markdown_files():
+        for name in pattern.findall(code_of(path)):
+            named.add(name)
+            if not exists(name):
+                problems.append(f"{path.relative_to(ROOT).as_posix()}: `{name}` does not exist")
+    return named, problems
+
+
 def test_every_make_target_named_exists():
     targets = make_targets()
     assert {"run", "test"} <= targets, f"the Makefile's rules were not read: {sorted(targets)}"
-    problems, named = [], set()
-    for path in markdown_files():
-        for target in MAKE_TARGET.findall(code_of(path)):
-            named.add(target)
-            if target not in targets:
-                problems.append(f"{path.relative_to(ROOT).as_posix()}: `make {target}` is not a Makefile target")
-    assert not problems, "\n".join(problems)
+    named, problems = written_in_code(MAKE_TARGET, targets.__contains__)
+    assert not problems, "Makefile targets:\n" + "\n".join(problems)
     assert {"run", "test"} <= named, f"`make run` and `make test` were not found in the documents: {sorted(named)}"
 
 
 def test_every_manage_py_command_named_exists():
-    commands = get_commands()
-    problems, named = [], set()
-    for path in markdown_files():
-        for command in MANAGE_COMMAND.findall(code_of(path)):
-            named.add(command)
-            if command not in commands:
-                problems.append(f"{path.relative_to(ROOT).as_posix()}: `manage.py {command}` is not a command")
-    assert not problems, "\n".join(problems)
+    named, problems = written_in_code(MANAGE_COMMAND, get_commands().__contains__)
+    assert not problems, "manage.py commands:\n" + "\n".join(problems)
     ours = {path.stem for path in ROOT.glob("*/management/commands/*.py") if not path.stem.startswith("_")}
     assert ours, "no management command modules found"
     assert ours <= named, f"commands the documents never name: {sorted(ours - named)}"
@@ -176,13 +176,8 @@ def test_every_setting_from_the_environment_is_in_the_readme_table():
 
 
 def test_every_path_of_the_repository_written_in_code_exists():
-    problems, named = [], 0
-    for path in markdown_files():
-        if path.is_relative_to(ROOT / "tests" / "fixtures"):
-            continue  # where fixtures came from: paths of other repositories
-        for written in REPOSITORY_PATH.findall(code_of(path)):
-            named += 1
-            if not (ROOT / written.rstrip("/")).exists():
-                problems.append(f"{path.relative_to(ROOT).as_posix()}: `{written}` does not exist")
-    assert not problems, "\n".join(problems)
-    assert named >= 20, f"only {named} paths found in the documents' code: is the pattern still right?"
+    # The fixtures' notes say where each came from: paths of other repositories.
+    documents = [path for path in markdown_files() if not path.is_relative_to(ROOT / "tests" / "fixtures")]
+    named, problems = written_in_code(REPOSITORY_PATH, lambda name: (ROOT / name.rstrip("/")).exists(), documents)
+    assert not problems, "paths:\n" + "\n".join(problems)
+    assert len(named) >= 20, f"only {len(named)} paths found in the documents' code: is the pattern still right?"

@@ -130,33 +130,35 @@ def training_charts(history: list, suffix: str = "") -> dict | None:
         return None
     epochs = [record["epoch"] for record in history]
 
-    def series(key, label, colour, dashed=False):
-        return charts.Series(label, [record.get(key) for record in history], colour, dashed)
-
     training, validation = pgettext("chart line", "training"), pgettext("chart line", "validation")
+
+    def per_epoch(measure, title, y_label, **formatting):
+        return charts.line_chart(
+            chart_id=f"{measure}-chart{suffix}",
+            title=title,
+            x_label=gettext("Epoch"),
+            y_label=y_label,
+            x_values=epochs,
+            series=[
+                charts.Series(training, [record.get(f"train_{measure}") for record in history], charts.TRAIN_COLOUR),
+                charts.Series(
+                    validation,
+                    [record.get(f"val_{measure}") for record in history],
+                    charts.VALIDATION_COLOUR,
+                    dashed=True,
+                ),
+            ],
+            **formatting,
+        )
+
     return {
-        "loss": charts.line_chart(
-            chart_id=f"loss-chart{suffix}",
-            title=gettext("Loss per epoch"),
-            x_label=gettext("Epoch"),
-            y_label=gettext("Loss"),
-            x_values=epochs,
-            series=[
-                series("train_loss", training, charts.TRAIN_COLOUR),
-                series("val_loss", validation, charts.VALIDATION_COLOUR, dashed=True),
-            ],
-            y_format=lambda value: formats.decimal(value, 2),
+        "loss": per_epoch(
+            "loss", gettext("Loss per epoch"), gettext("Loss"), y_format=lambda value: formats.decimal(value, 2)
         ),
-        "accuracy": charts.line_chart(
-            chart_id=f"accuracy-chart{suffix}",
-            title=gettext("Accuracy per epoch"),
-            x_label=gettext("Epoch"),
-            y_label=gettext("Accuracy"),
-            x_values=epochs,
-            series=[
-                series("train_accuracy", training, charts.TRAIN_COLOUR),
-                series("val_accuracy", validation, charts.VALIDATION_COLOUR, dashed=True),
-            ],
+        "accuracy": per_epoch(
+            "accuracy",
+            gettext("Accuracy per epoch"),
+            gettext("Accuracy"),
             y_format=lambda value: formats.percent(value, 1),
             y_tick_format=charts.whole_percent,
         ),
