@@ -357,7 +357,7 @@ def fit(train_split, val_split, recipe: Recipe, *, progress=print, started=None,
     lookahead = None
     if recipe.lookahead_every:
         lookahead = Lookahead(model, recipe.lookahead_every, recipe.lookahead_decay, total_steps)
-    smoothing = shared.label_smoothing
+    smoothing = recipe.label_smoothing
 
     @tf.function(jit_compile=False)
     def train_step(images, labels, lr_factor, whiten_factor):
