@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcore import bundle, imagenet
-from mlcore.architectures import get_architecture
+from mlcore.architectures import bundle_architecture, get_architecture
 from mlcore.calibration import KEEP_IN_DISTRIBUTION, out_of_distribution_images
 from mlcore.data import Dataset, train_validation_split
 from mlcore.evaluate import (
@@ -54,8 +54,7 @@ EXAMPLES_PER_PAIR = 4  # test images saved for each of the most confused class p
 
 def expert_name(metadata: dict) -> str:
     """The folder name of a CIFAR network among a bundle's experts."""
-    config = metadata["training"]["config"]
-    return f"cifar10-{metadata.get('architecture_name') or config.get('architecture', 'airbench')}"
+    return f"cifar10-{bundle_architecture(metadata)}"
 
 
 def check_same_split(metadata: dict, dataset: Dataset, seed: int, val_fraction: float, path) -> None:
@@ -254,7 +253,7 @@ def _subset(scores: ExpertScores, mask) -> ExpertScores:
 
 
 def _entry(name: str, expert: Expert, trained_on: str) -> dict:
-    architecture = get_architecture(expert.metadata.get("architecture_name") or "airbench")
+    architecture = get_architecture(bundle_architecture(expert.metadata))
     return {
         "name": name,
         "folder": f"{EXPERTS_FOLDER}/{name}",

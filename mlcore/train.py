@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcore import bundle
-from mlcore.architectures import get_architecture
+from mlcore.architectures import bundle_architecture, get_architecture
 from mlcore.assemble import EXAMPLES_PER_PAIR, EXPERTS_FOLDER, assemble, copy_expert, expert_name
 from mlcore.calibration import calibrate_bundle
 from mlcore.checkpoint import Checkpoint, CheckpointError, differences, fingerprint
@@ -311,7 +311,7 @@ def refresh_network(bundle_dir, dataset: Dataset, *, progress=print, tta: str | 
         metadata["serving"] = metadata.get("serving", {}) | {"tta": tta}
         bundle.write_json(bundle_dir, bundle.METADATA_FILE, metadata)
     config = metadata["training"]["config"]
-    architecture = get_architecture(metadata.get("architecture_name", config.get("architecture", "airbench")))
+    architecture = get_architecture(bundle_architecture(metadata))
     model = keras.models.load_model(Path(bundle_dir) / bundle.MODEL_FILE)
     progress("Re-exporting the serving model with its feature maps ...")
     size = int(model.input_shape[1])

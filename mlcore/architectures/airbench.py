@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from mlcore import recipe as shared
 from mlcore.fitting import (
     EpochLog,
     FitResult,
@@ -25,9 +26,11 @@ from mlcore.fitting import (
     step_plan,
 )
 from mlcore.labels import CLASSES, NUM_CLASSES
+from mlcore.recipe import option
 
 NAME = "airbench"
 TITLE = "airbench94"  # the network's name as people write it
+SUMMARY = "from scratch at 32x32"  # what sets it apart, in a command's help
 DESCRIPTION = "airbench94 (whitening conv, three conv groups, max-pool head), Keras functional, trained from scratch"
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # per channel, on pixels scaled to 0..1
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -44,15 +47,25 @@ WHITEN_KERNEL = 2
 WHITEN_WIDTH = 2 * 3 * WHITEN_KERNEL**2  # every eigen-direction of a 2x2x3 patch, positive and negative
 
 
+def _widths(text: str) -> tuple[int, int, int]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        raise ValueError(text)  # argparse turns this into "invalid _widths value"
+    return widths
+
+
 @dataclass(frozen=True)
 class Recipe:
     architecture: str = "airbench"
-    epochs: float = 14.0  # passes over the training split; fractions allowed
-    batch_size: int = 2000  # images per optimiser step
-    seed: int = 0
-    val_fraction: float = 0.04  # share of the training split held out for model selection
-    limit: int | None = None  # images per class, for quick runs
-    widths: tuple[int, int, int] = (64, 320, 320)  # channels of the three conv groups
+    epochs: float = shared.epochs(14.0)
+    batch_size: int = shared.batch_size(2000)
+    seed: int = shared.seed()
+    val_fraction: float = shared.val_fraction()
+    limit: int | None = shared.limit()
+    widths: tuple[int, int, int] = option((64, 320, 320), "channels of the three conv groups", parse=_widths)
     batchnorm_momentum: float = 0.6  # weight of the running statistics (Keras convention)
     label_smoothing: float = 0.2
     filter_lr: float = 0.24  # Muon step size for conv filters, decayed linearly to 0
@@ -65,15 +78,22 @@ class Recipe:
     whiten_patch_images: int = 5000  # training images whose 2x2 patches set the whitening filters
     whiten_eps: float = 5e-4
     translate: int = 2  # pixels of random translation (reflect padding)
-    cutout: int = 0  # side in pixels of a square painted the mean colour at a random place; 0 turns it off
-    lookahead_every: int = 0  # steps between weight-averaging updates (airbench's lookahead); 0 turns it off
+    cutout: int = option(
+        0, "side in pixels of a square painted the mean colour at a random place; 0 for none", parse=int
+    )
+    lookahead_every: int = option(0, "steps between weight averaging (lookahead); 0 for none", parse=int)
     lookahead_decay: float = 0.95**5  # the average's decay at the end of the run (it grows as progress cubed)
     precision: str = "mixed_bfloat16"  # training arithmetic: mixed_bfloat16 (1.3x faster here) or float32
     # Test-time augmentation for evaluation and serving: none, flip (2 views) or flip_translate (6 views). Flip
     # keeps one image under 2 ms on one core here (1.3 ms); 6 views add 0.1-0.3 point for 3x the time.
-    tta: str = "flip"
+    tta: str = shared.tta()
     image_size: int = IMAGE_SIZE  # the network's input: CIFAR's own size
     quantize_serving: bool = True  # int8 weights in the serving model (see bundle.serving_model_bytes)
+
+    def __post_init__(self):
+        shared.check(self)
+        if not 0 <= self.cutout < 32 or self.lookahead_every < 0:
+            raise ValueError("--cutout must be 0-31 pixels and --lookahead-every 0 or more steps")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,7 @@ from functools import partial
 
 import numpy as np
 
+from mlcore import recipe as shared
 from mlcore.checkpoint import fingerprint
 from mlcore.data import Split
 from mlcore.fitting import (
@@ -33,9 +34,11 @@ from mlcore.fitting import (
 )
 from mlcore.labels import NUM_CLASSES
 from mlcore.preprocessing import resize_pixels
+from mlcore.recipe import option
 
 NAME = "efficientnet-lite0"
 TITLE = "EfficientNet-Lite0"  # the network's name as people write it
+SUMMARY = "ImageNet-pretrained, fine-tuned"  # what sets it apart, in a command's help
 DESCRIPTION = (
     "EfficientNet-Lite0 (MBConv blocks without squeeze-excite, ReLU6), ImageNet-pretrained, fine-tuned on "
     "CIFAR-10; Keras functional"
@@ -53,11 +56,11 @@ ACTIVATION_BATCH = 128  # images per forward pass when caching the frozen blocks
 @dataclass(frozen=True)
 class Recipe:
     architecture: str = NAME
-    image_size: int = 128  # pixels, square: CIFAR images are upscaled to it, photos resized straight to it
-    frozen_blocks: int = 5  # of the 16 blocks, these first ones keep their ImageNet weights (activations cached)
-    epochs: float = 3.5  # passes over the training split; fractions allowed (5: worse on validation and photos)
-    batch_size: int = 64  # images per optimiser step
-    learning_rate: float = 0.02  # peak, after the warm-up; cosine decay to zero
+    image_size: int = option(128, "input pixels, square: CIFAR images are upscaled to it", parse=int)
+    frozen_blocks: int = option(5, "how many of the 16 blocks, from the first, keep their ImageNet weights", parse=int)
+    epochs: float = shared.epochs(3.5)  # 5: worse on validation and photos
+    batch_size: int = shared.batch_size(64)
+    learning_rate: float = option(0.02, "peak learning rate, after the warm-up; cosine decay to zero", parse=float)
     warmup_fraction: float = 0.05  # share of the steps over which the learning rate climbs from zero
     momentum: float = 0.9  # Nesterov momentum of SGD
     weight_decay: float = 5e-5  # decoupled, per step, times the learning rate
@@ -65,13 +68,18 @@ class Recipe:
     dropout: float = 0.2  # before the classifier
     batchnorm_momentum: float = 0.9  # weight of the running statistics (Keras convention)
     translate: int = 1  # cells of the cached activation maps an image may shift each step (1 cell = 8 pixels)
-    seed: int = 0
-    val_fraction: float = 0.04  # share of the training split held out for model selection
-    limit: int | None = None  # images per class, for quick runs
+    seed: int = shared.seed()
+    val_fraction: float = shared.val_fraction()
+    limit: int | None = shared.limit()
     # Test-time augmentation for evaluation and serving (none, flip, flip_translate). Flip: +0.95 points on the
     # validation split, and one photo still takes under 10 ms on one core with the full-integer model.
-    tta: str = "flip"
+    tta: str = shared.tta()
     quantize_serving: bool = True  # int8 weights in the serving model (see bundle.serving_model_bytes)
+
+    def __post_init__(self):
+        shared.check(self)
+        if not 1 <= self.frozen_blocks <= 15:
+            raise ValueError(shared.NETWORK_SHAPE_ERROR)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -63,6 +63,17 @@ def test_train_refuses_an_option_of_another_architecture(archive):
         _call("train", "--data", str(archive), "--widths", "8,8,8", "--no-register")
 
 
+def test_train_help_says_what_each_recipe_option_does_for_which_architecture():
+    from classifier.management.commands.train import Command
+
+    text = " ".join(Command().create_parser("manage.py", "train").format_help().split())
+    assert "--arch {efficientnet-lite0,airbench} efficientnet-lite0: ImageNet-pretrained, fine-tuned (default)" in text
+    assert "--widths WIDTHS airbench: channels of the three conv groups (default 64,320,320)" in text
+    assert "--frozen-blocks FROZEN_BLOCKS efficientnet-lite0: how many of the 16 blocks" in text
+    assert "--epochs EPOCHS passes over the training split; fractions allowed (default: 3.5 for" in text
+    assert "--tta {none,flip,flip_translate} test-time augmentation the bundle evaluates and serves with" in text
+
+
 def test_evaluate_json_prints_one_object_with_the_accuracy(trained, archive):
     out, _, cache = trained
     output = _call("evaluate", "--data", str(archive), "--model", str(out), "--json", "--cache-dir", str(cache))
