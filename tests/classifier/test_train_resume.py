@@ -19,7 +19,7 @@ from tests.conftest import write_image_archive
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = {
     "airbench": ["--arch", "airbench", "--widths", "8,16,16", "--epochs", "6"],
     "efficientnet-lite0": [
