@@ -7,6 +7,7 @@ from classifier.presenters import _answer, feedback_said
 ROW = {"label": "dog", "probability": "61.0%", "other": "35.0%", "other_first": False, "unlike_training": False}
 
 
+@translation.override("en")
 def test_a_networks_answer_puts_the_larger_share_first():
     assert _answer(ROW) == "dog, 61.0%; other things 35.0%"
     assert _answer(ROW | {"other_first": True}) == "other things 35.0%; dog, 61.0%"
@@ -14,6 +15,7 @@ def test_a_networks_answer_puts_the_larger_share_first():
     assert _answer(ROW | {"unlike_training": True}).endswith("; unlike its training images")
 
 
+@translation.override("en")
 def test_what_the_owner_said_takes_the_right_article_and_is_translated():
     assert feedback_said("") == ""
     assert feedback_said("automobile") == "You said: it is an automobile."
