@@ -1,9 +1,10 @@
 """The site's 400 and 500 handlers: JSON under /api/, the site's pages elsewhere, never a stack trace."""
 
+import logging
 import sys
 
 from django.conf import settings
-from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import DisallowedHost, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -13,10 +14,14 @@ from django.views import defaults
 
 from classifier.storage import StorageUnavailable
 
+logger = logging.getLogger(__name__)
+
 
 def bad_request(request, exception):
-    """The 400 handler, for what Django refuses before a view runs (too many files or fields, a body it cannot
-    parse): JSON in English under /api/, as every API answer is; the site's page elsewhere."""
+    """The 400 handler, for what Django refuses before a view runs (a host it does not serve, too many files or
+    fields, a body it cannot parse): JSON in English under /api/, as every API answer is; the site's page elsewhere."""
+    if isinstance(exception, DisallowedHost):
+        _log_refused_host(request)
     if not request.path.startswith("/api/"):
         return defaults.bad_request(request, exception)
     if isinstance(exception, TooManyFilesSent):
@@ -26,6 +31,17 @@ def bad_request(request, exception):
     else:
         message = "The request could not be read: send images as multipart/form-data fields named 'image'."
     return JsonResponse({"error": message}, status=400)
+
+
+def _log_refused_host(request):
+    # Django says nothing of it unless DEBUG is on: an operator who opens the site by a new address sees a bare
+    # "Bad request" and needs to know which setting to change.
+    host = request.META.get("HTTP_HOST", "")
+    logger.warning(
+        "Refused a request for host %r: it is not in DJANGO_ALLOWED_HOSTS (now %s); add it there, comma-separated.",
+        host[:200],
+        ",".join(settings.ALLOWED_HOSTS) or "empty",
+    )
 
 
 def server_error(request):

@@ -7,12 +7,14 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from classifier_site.settings.base import *  # noqa: F403
-from classifier_site.settings.base import env_bool, env_list
-
+# Refused before the base settings are read: without a key of its own they would write one into var/secret_key.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random string of at least 50 characters.")
+
+from classifier_site.settings.base import *  # noqa: E402, F403
+from classifier_site.settings.base import env_bool, env_list  # noqa: E402
+
 DEBUG = False
 
 # TLS ends at the proxy (nginx, a load balancer), which says so in X-Forwarded-Proto.

@@ -133,6 +133,19 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     assert "Set DJANGO_SECRET_KEY" in result.stderr
 
 
+def test_production_settings_without_a_key_refuse_before_writing_one():
+    """The base settings make and keep a key in var/secret_key when none is given; production must stop first."""
+    code = (
+        "import sys\n"
+        "try:\n    import classifier_site.settings.production\n"
+        "except Exception as error:\n    print(type(error).__name__)\n"
+        "print('base settings read' if 'classifier_site.settings.base' in sys.modules else 'base settings not read')"
+    )
+    environment = production_environment(DJANGO_SECRET_KEY="")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert result.stdout.split() == ["ImproperlyConfigured", "base", "settings", "not", "read"], result.stderr
+
+
 def test_one_setting_moves_uploads_to_s3_compatible_storage():
     code = (
         'from django.core.files.storage import storages; s = storages["default"]; '
@@ -161,3 +174,11 @@ def test_a_form_without_its_csrf_token_gets_the_sites_own_403_page(user):
     response = client.post("/accounts/tokens/", {"name": "x"})
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
+
+
+def test_a_request_for_a_host_the_site_does_not_serve_is_refused_and_the_log_names_the_setting(client, caplog):
+    response = client.get("/", HTTP_HOST="192.168.1.20:8000")
+    assert response.status_code == 400
+    assert "Traceback" not in response.content.decode()
+    lines = [record.getMessage() for record in caplog.records if record.name == "classifier_site.views"]
+    assert any("'192.168.1.20:8000'" in line and "DJANGO_ALLOWED_HOSTS" in line for line in lines), lines
