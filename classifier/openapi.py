@@ -207,7 +207,13 @@ def openapi_description(server_url: str) -> dict:
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                         },
-                        {"name": "label", "in": "query", "schema": {"type": "string", "enum": list(CLASSES)}},
+                        {
+                            "name": "label",
+                            "in": "query",
+                            "description": "Only the predictions shown as this class (not those shown as none of the "
+                            "ten, whatever their closest class), or, with `none`, only those shown as none of the ten.",
+                            "schema": {"type": "string", "enum": [*CLASSES, "none"]},
+                        },
                         _EXPLAIN,
                     ],
                     "responses": {

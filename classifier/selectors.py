@@ -17,16 +17,30 @@ from mlcore.preprocessing import ImageError, resize_pixels, to_model_input
 
 logger = logging.getLogger(__name__)
 
+NONE_OF_THE_TEN = "none"  # what History and the API filter by for the answers "none of the ten classes"
+SHOWN_LABELS = (*CLASSES, NONE_OF_THE_TEN)
+
 # How exactly a token's last use is kept: writing it on every request cost an upload 2 ms of a database write.
 TOKEN_USE_PRECISION = timedelta(minutes=1)
 
 
 def prediction_list_for_user(*, user, label: str | None = None) -> QuerySet:
-    """The user's own predictions, newest first, optionally of one predicted class."""
+    """The user's own predictions, newest first, optionally those shown as one class, or (NONE_OF_THE_TEN) those
+    shown as none of the ten; a prediction shown as none of the ten is not listed under its closest class."""
     predictions = Prediction.objects.owned_by(user).defer("model_input")
-    if label in CLASSES:
-        predictions = predictions.filter(label=label)
+    if label == NONE_OF_THE_TEN:
+        predictions = predictions.filter(none_of_the_classes=True)
+    elif label in CLASSES:
+        predictions = predictions.filter(label=label, none_of_the_classes=False)
     return predictions
+
+
+def predictions_by_ids_for_user(*, user, ids: str, most: int = 100) -> list:
+    """The user's own predictions among `ids` ("12,13,15"), in that order; ids that are not numbers, or not the
+    user's, are passed over."""
+    wanted = [int(part) for part in ids.split(",")[:most] if part.strip().isdigit()]
+    found = Prediction.objects.owned_by(user).defer("model_input").in_bulk(wanted)
+    return [found[pk] for pk in dict.fromkeys(wanted) if pk in found]
 
 
 def prediction_get_for_owner(*, user, pk) -> Prediction | None:

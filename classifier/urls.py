@@ -4,6 +4,7 @@ from classifier import api, views
 
 urlpatterns = [
     path("predict/", views.predict, name="predict"),
+    path("predict/results/", views.predict_results, name="predict_results"),
     path("predictions/", views.prediction_list, name="prediction_list"),
     path("predictions/<int:pk>/", views.prediction_detail, name="prediction_detail"),
     path("predictions/<int:pk>/feedback/", views.prediction_feedback, name="prediction_feedback"),

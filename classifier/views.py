@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext
 from django.views.decorators.cache import cache_control
@@ -26,6 +27,7 @@ PAGE_SIZE = 20
 # that a 304 without the bytes. Cached for an hour instead, a photo stayed viewable in a shared browser after its
 # owner logged out.
 private_photo = cache_control(private=True, no_cache=True)
+UPLOAD_REJECTIONS = "upload_rejections"  # the session's key for the files an upload refused, until its results show
 
 
 @login_required
@@ -41,14 +43,27 @@ def predict(request):
         result = services.prediction_create_many(owner=request.user, files=files, oversize_names=oversize)
     except ClassifierUnavailable:
         return _predict_page(request, model=None, status=503)
-    if len(result.predictions) == 1 and not result.rejections:
-        return redirect(result.predictions[0])
     errors = [rejection.message for rejection in result.rejections]
-    status = 200 if result.predictions else result.status
-    response = _predict_page(request, predictions=result.predictions, errors=errors, status=status)
-    if status == 429:
-        response["Retry-After"] = str(result.retry_after)
-    return response
+    if not result.predictions:  # nothing changed: the form again, with why, under the status that says it
+        response = _predict_page(request, errors=errors, status=result.status)
+        if result.status == 429:
+            response["Retry-After"] = str(result.retry_after)
+        return response
+    # Post/redirect/get: the results have an address of their own, so a reload shows them and uploads nothing again.
+    if len(result.predictions) == 1 and not errors:
+        return redirect(result.predictions[0])
+    request.session[UPLOAD_REJECTIONS] = errors  # shown once, on the results page
+    ids = ",".join(str(prediction.pk) for prediction in result.predictions)
+    return redirect(f"{reverse('predict_results')}?ids={ids}")
+
+
+@login_required
+def predict_results(request):
+    """The results of one upload of several photos: the photos asked for that are the user's, in their order."""
+    predictions = selectors.predictions_by_ids_for_user(user=request.user, ids=request.GET.get("ids", ""))
+    if not predictions:
+        return redirect("predict")
+    return _predict_page(request, predictions=predictions, errors=request.session.pop(UPLOAD_REJECTIONS, []))
 
 
 def _predict_page(request, status=200, **context):
@@ -63,7 +78,7 @@ def prediction_list(request):
     label = request.GET.get("label") or None
     predictions = selectors.prediction_list_for_user(user=request.user, label=label)
     page = Paginator(predictions, PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = label if label in CLASSES else None
+    shown = label if label in selectors.SHOWN_LABELS else None
     context = {
         "page": page,
         "label": shown,

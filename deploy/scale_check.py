@@ -428,7 +428,10 @@ def upload_photos(site: Site, person: Client, api: Client) -> dict:
     stored_by = {}
     half = len(PHOTOS) // 2
     page = person.submit("/predict/", {}, files=[("images", photo.name, photo.read_bytes()) for photo in PHOTOS[:half]])
-    check(page.status == 200, f"the page upload of {half} photos answered {page.status}")
+    results = page.headers.get("location", "")
+    check(page.status == 302 and results.startswith("/predict/results/"), f"the page upload answered {page.status}")
+    shown = person.request("GET", results)
+    check(f"{half} images classified" in shown.text, f"the results page of {half} photos answered {shown.status}")
     for photo in PHOTOS[half:]:
         created = api.request("POST", "/api/v1/predictions", files=[("image", photo.name, photo.read_bytes())])
         check(created.status == 201, f"API upload of {photo.name} answered {created.status}: {created.text[:300]}")

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from classifier.models import Prediction
 from mlcore.labels import CLASSES
+from tests.classifier.factories import make_prediction
 
 PASSWORD = "correct horse battery"
 
@@ -48,6 +49,10 @@ def test_a_new_user_classifies_two_photos_and_staff_corrects_one(page, new_conte
     page.get_by_label("Images").set_input_files(chosen)
     page.get_by_role("button", name="Predict").click()
     expect(page.get_by_role("heading", name="2 images classified")).to_be_visible()
+    # The results have an address of their own: reloading them shows them again and uploads nothing.
+    expect(page).to_have_url(re.compile(r"/predict/results/\?ids=\d+,\d+$"))
+    page.reload()
+    expect(page.get_by_role("heading", name="2 images classified")).to_be_visible()
     predictions = {p.original_name: p for p in Prediction.objects.filter(owner__username="carol")}
     assert sorted(predictions) == sorted(names)
     for name in names:
@@ -65,7 +70,8 @@ def test_a_new_user_classifies_two_photos_and_staff_corrects_one(page, new_conte
     page.get_by_role("button", name="Filter").click()
     expect(page).to_have_url(re.compile(rf"[?&]label={label}\b"))
     for name in names:
-        expected = 1 if predictions[name].label == label else 0
+        shown_as_label = predictions[name].label == label and not predictions[name].none_of_the_classes
+        expected = 1 if shown_as_label else 0
         expect(page.get_by_text(name, exact=True)).to_have_count(expected)
 
     # One prediction's page: the label as its heading, the probabilities, the photo and what each network saw.
@@ -166,3 +172,16 @@ def test_dropped_photos_add_to_those_already_chosen(page, user, photos):
         "frog-0000.jpg",
         "truck-0000.jpg",
     ]
+
+
+def test_history_finds_again_a_photo_the_site_called_none_of_the_ten(page, user):
+    shown_as_class = make_prediction(user, "a-class.jpg")
+    not_one = make_prediction(user, "espresso.jpg")
+    Prediction.objects.filter(pk=not_one.pk).update(label=shown_as_class.label, none_of_the_classes=True)
+    log_in(page, "/accounts/login/?next=/predictions/", user.username)
+    page.get_by_label("Class").select_option(label="none of the ten classes")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"\?label=none$"))
+    cards = page.locator(".cards .card")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_contain_text("espresso.jpg")

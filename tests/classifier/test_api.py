@@ -89,6 +89,18 @@ def test_an_image_part_without_a_filename_is_told_to_send_one(api):
     assert "needs a filename" in response.json()["error"]
 
 
+def test_the_list_filters_by_what_the_site_showed_none_of_the_ten_included(api, user):
+    shown_as_class = make_prediction(user, "a-class.jpg")
+    not_one = make_prediction(user, "not-one-of-them.jpg")
+    Prediction.objects.filter(pk=not_one.pk).update(label=shown_as_class.label, none_of_the_classes=True)
+    by_class = api.get(f"/api/v1/predictions?label={shown_as_class.label}").json()["predictions"]
+    assert [item["id"] for item in by_class] == [shown_as_class.pk]
+    none = api.get("/api/v1/predictions?label=none").json()["predictions"]
+    assert [item["id"] for item in none] == [not_one.pk] and none[0]["none_of_the_classes"] is True
+    described = api.get("/api/v1/openapi.json").json()["paths"]["/predictions"]["get"]["parameters"]
+    assert "none" in next(parameter for parameter in described if parameter["name"] == "label")["schema"]["enum"]
+
+
 def test_list_shows_only_the_callers_predictions_newest_first_paginated(api, user, other_user):
     mine = [make_prediction(user, f"{index}.jpg") for index in range(3)]
     make_prediction(other_user, "not-mine.jpg")
@@ -109,7 +121,10 @@ def test_list_shows_only_the_callers_predictions_newest_first_paginated(api, use
         ("page_size=0", "page_size must be a whole number from 1 to 100."),
         ("page=0", "page must be a whole number from 1 up."),
         ("page=-1", "page must be a whole number from 1 up."),
-        ("label=cow", "label must be one of: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck."),
+        (
+            "label=cow",
+            "label must be one of: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck, none.",
+        ),
         ("explain=2", "explain must be 0 or 1."),
     ],
 )

@@ -201,7 +201,7 @@ def test_deleting_photos_does_not_give_back_uploads_an_hour(client, user, settin
 def test_the_files_of_a_batch_within_the_limit_are_stored(owner_client, user, settings):
     settings.UPLOADS_PER_HOUR = 2
     files = [SimpleUploadedFile(f"{n}.jpg", image_bytes()) for n in range(3)]
-    response = owner_client.post("/predict/", {"images": files})
+    response = owner_client.post("/predict/", {"images": files}, follow=True)
     assert response.status_code == 200
     assert sorted(Prediction.objects.values_list("original_name", flat=True)) == ["0.jpg", "1.jpg"]
     assert "2.jpg: you can upload 2 images an hour" in response.content.decode()

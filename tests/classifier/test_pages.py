@@ -167,6 +167,22 @@ def test_history_is_paginated_and_filterable_by_label(owner_client, user):
     assert "photo-1.jpg" in filtered and "photo-2.jpg" not in filtered
 
 
+def test_history_finds_the_photos_shown_as_none_of_the_ten_and_not_under_their_closest_class(owner_client, user):
+    shown_as_class = make_prediction(user, "a-class.jpg")
+    not_one = make_prediction(user, "not-one-of-them.jpg")
+    Prediction.objects.filter(pk=not_one.pk).update(label=shown_as_class.label, none_of_the_classes=True)
+    under_class = owner_client.get(f"/predictions/?label={shown_as_class.label}").content.decode()
+    assert "a-class.jpg" in under_class and "not-one-of-them.jpg" not in under_class
+    none = owner_client.get("/predictions/?label=none").content.decode()
+    assert "not-one-of-them.jpg" in none and "a-class.jpg" not in none
+    assert '<option value="none" selected>none of the ten classes</option>' in none
+    Prediction.objects.filter(pk=not_one.pk).delete()
+    assert (
+        "No predictions shown as none of the ten classes yet."
+        in owner_client.get("/predictions/?label=none").content.decode()
+    )
+
+
 def test_the_owner_deletes_a_prediction_and_its_file(
     owner_client, prediction, media_root, django_capture_on_commit_callbacks
 ):

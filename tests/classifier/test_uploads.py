@@ -187,11 +187,13 @@ def test_a_batch_stores_the_good_files_and_reports_the_bad_ones(owner_client, us
         SimpleUploadedFile("broken.jpg", b"not an image at all"),
         SimpleUploadedFile("good-2.png", image_bytes("PNG")),
     ]
-    response = owner_client.post("/predict/", {"images": files})
-    assert response.status_code == 200
+    response = owner_client.post("/predict/", {"images": files}, follow=True)
+    assert response.status_code == 200 and response.redirect_chain[0][0].startswith("/predict/results/?ids=")
     page = response.content.decode()
     assert "2 images classified" in page
     assert "broken.jpg: it is not a JPEG" in page
+    again = owner_client.get(response.redirect_chain[0][0]).content.decode()  # a reload: the results, not the refusal
+    assert "2 images classified" in again and "broken.jpg" not in again
     assert sorted(Prediction.objects.filter(owner=user).values_list("original_name", flat=True)) == [
         "good-1.jpg",
         "good-2.png",

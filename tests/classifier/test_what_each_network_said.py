@@ -70,7 +70,7 @@ def test_several_uploads_show_each_verdict_and_why(owner_client):
     files = [
         SimpleUploadedFile(name, (PHOTOS / name).read_bytes()) for name in ("espresso-coffee.jpg", "dog-rottweiler.jpg")
     ]
-    page = owner_client.post("/predict/", {"images": files}).content.decode()
+    page = owner_client.post("/predict/", {"images": files}, follow=True).content.decode()
     assert page.count("Not one of the ten classes") == 1 and "sees something else" in page
 
 
