@@ -177,6 +177,7 @@ def test_dropped_photos_add_to_those_already_chosen(page, user, photos):
 def test_history_finds_again_a_photo_the_site_called_none_of_the_ten(page, user):
     shown_as_class = make_prediction(user, "a-class.jpg")
     not_one = make_prediction(user, "espresso.jpg")
+    Prediction.objects.filter(pk=shown_as_class.pk).update(none_of_the_classes=False)
     Prediction.objects.filter(pk=not_one.pk).update(label=shown_as_class.label, none_of_the_classes=True)
     log_in(page, "/accounts/login/?next=/predictions/", user.username)
     page.get_by_label("Class").select_option(label="none of the ten classes")

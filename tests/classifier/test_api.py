@@ -92,6 +92,7 @@ def test_an_image_part_without_a_filename_is_told_to_send_one(api):
 def test_the_list_filters_by_what_the_site_showed_none_of_the_ten_included(api, user):
     shown_as_class = make_prediction(user, "a-class.jpg")
     not_one = make_prediction(user, "not-one-of-them.jpg")
+    Prediction.objects.filter(pk=shown_as_class.pk).update(none_of_the_classes=False)
     Prediction.objects.filter(pk=not_one.pk).update(label=shown_as_class.label, none_of_the_classes=True)
     by_class = api.get(f"/api/v1/predictions?label={shown_as_class.label}").json()["predictions"]
     assert [item["id"] for item in by_class] == [shown_as_class.pk]

@@ -162,7 +162,7 @@ def test_history_is_paginated_and_filterable_by_label(owner_client, user):
     assert "photo-0.jpg" in owner_client.get("/predictions/?page=2").content.decode()
     label = predictions[0].label
     other = next(name for name in ("cat", "dog") if name != label)
-    Prediction.objects.filter(pk=predictions[1].pk).update(label=other)
+    Prediction.objects.filter(pk=predictions[1].pk).update(label=other, none_of_the_classes=False)  # shown as `other`
     filtered = owner_client.get(f"/predictions/?label={other}").content.decode()
     assert "photo-1.jpg" in filtered and "photo-2.jpg" not in filtered
 
@@ -170,6 +170,7 @@ def test_history_is_paginated_and_filterable_by_label(owner_client, user):
 def test_history_finds_the_photos_shown_as_none_of_the_ten_and_not_under_their_closest_class(owner_client, user):
     shown_as_class = make_prediction(user, "a-class.jpg")
     not_one = make_prediction(user, "not-one-of-them.jpg")
+    Prediction.objects.filter(pk=shown_as_class.pk).update(none_of_the_classes=False)
     Prediction.objects.filter(pk=not_one.pk).update(label=shown_as_class.label, none_of_the_classes=True)
     under_class = owner_client.get(f"/predictions/?label={shown_as_class.label}").content.decode()
     assert "a-class.jpg" in under_class and "not-one-of-them.jpg" not in under_class
