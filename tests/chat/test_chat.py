@@ -230,6 +230,12 @@ def test_a_server_without_tool_calling_still_answers(owner_client, conversation,
     assert "tools" not in fake_openai.requests[-1]
 
 
+def test_a_prediction_does_not_offer_the_chat_when_the_chat_is_not_configured(owner_client, user, settings):
+    settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "", ""
+    prediction = make_prediction(user, "garden.jpg")
+    assert "Ask about this prediction" not in owner_client.get(prediction.get_absolute_url()).content.decode()
+
+
 def test_ask_about_this_prediction_carries_its_facts_but_not_the_image(owner_client, user, fake_openai):
     prediction = make_prediction(user, "garden.jpg")
     page = owner_client.get(prediction.get_absolute_url()).content.decode()

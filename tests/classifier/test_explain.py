@@ -98,7 +98,7 @@ def test_noise_is_answered_none_of_the_ten_classes_on_the_page_and_in_the_api(ow
     assert prediction.none_of_the_classes
     page = response.content.decode()
     heading = page.split("<h1", 1)[1].split("</h1>", 1)[0]
-    assert "Looks like none of the ten classes" in heading and "%" not in heading  # never a sure class beside it
+    assert "Not one of the ten classes" in heading and "%" not in heading  # never a sure class beside it
     assert "The CIFAR-10 network (EfficientNet-Lite0) finds it unlike every class of its training images." in page
     _, token = api_token_create(user=user)
     body = client.get(f"/api/v1/predictions/{prediction.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
