@@ -102,7 +102,11 @@ def prediction_feedback(request, pk):
         services.prediction_feedback(prediction=prediction, label=request.POST.get("label", ""))
     except ValueError as error:
         return _detail_page(request, prediction, errors=[str(error)], status=400)
-    return redirect(prediction)
+    if prediction.feedback_label:
+        messages.success(request, gettext("Thank you: your answer is saved, and staff will see it."))
+    else:
+        messages.success(request, gettext("Your answer is withdrawn."))
+    return redirect(f"{prediction.get_absolute_url()}#feedback-title")  # back where the person was, not the top
 
 
 @login_required

@@ -51,11 +51,13 @@ def test_the_page_offers_every_other_class_and_none_of_these(owner_client, predi
 
 def test_the_owners_wrong_it_is_a_dog_is_stored_and_shown(owner_client, prediction):
     response = owner_client.post(feedback_url(prediction), {"label": "dog"})
-    assert response.status_code == 302 and response["Location"] == prediction.get_absolute_url()
+    # Back at the answer the person gave, not at the top of the page, with a word of thanks.
+    assert response.status_code == 302 and response["Location"] == f"{prediction.get_absolute_url()}#feedback-title"
     prediction.refresh_from_db()
     assert prediction.feedback_label == "dog" and prediction.feedback_at is not None
     page = owner_client.get(prediction.get_absolute_url()).content.decode()
-    assert "You said: it is a dog." in page
+    assert "You said: it is a dog." in page and "Thank you: your answer is saved, and staff will see it." in page
+    assert 'id="feedback-title"' in page
     assert 'value="dog" class="current"' in page and "Change your answer" in page
 
 
@@ -70,8 +72,8 @@ def test_the_owner_can_say_none_of_the_ten_classes_and_change_their_answer(owner
 
 def test_withdrawing_clears_the_label_and_the_time(owner_client, prediction):
     owner_client.post(feedback_url(prediction), {"label": "dog"})
-    response = owner_client.post(feedback_url(prediction), {"label": ""})
-    assert response.status_code == 302
+    response = owner_client.post(feedback_url(prediction), {"label": ""}, follow=True)
+    assert "Your answer is withdrawn." in response.content.decode()
     prediction.refresh_from_db()
     assert prediction.feedback_label == "" and prediction.feedback_at is None
     assert "You said" not in owner_client.get(prediction.get_absolute_url()).content.decode()
