@@ -34,7 +34,7 @@ MODEL_OUTPUTS = (
     "label",
     "none_of_the_classes",
     "why_none",
-    "confidence",
+    "confidence_percent",
     "probability_bars",
     "expert_answers",
     "model_version",

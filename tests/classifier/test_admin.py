@@ -56,6 +56,7 @@ def test_the_detail_view_shows_the_image_large_and_the_probabilities_read_only(s
     page = staff_client.get(f"{CHANGELIST}{prediction.pk}/change/").content.decode()
     assert f'src="/predictions/{prediction.pk}/image"' in page
     assert page.count("<meter") == 10
+    assert f">{prediction.confidence:.1%}</div>" in page and f">{prediction.confidence}<" not in page  # not 0.968…
     assert 'name="label"' not in page  # model outputs cannot be edited
     assert staff_client.get(f"{CHANGELIST}add/").status_code == 403
 
