@@ -72,6 +72,7 @@ def test_several_uploads_show_each_verdict_and_why(owner_client):
     ]
     page = owner_client.post("/predict/", {"images": files}, follow=True).content.decode()
     assert page.count("Not one of the ten classes") == 1 and "sees something else" in page
+    assert page.count("The closest of the ten, if it were one of them") == 1  # above the coffee's bars alone
 
 
 def test_the_api_gives_each_experts_answer_and_the_reason(client, user):
