@@ -54,6 +54,7 @@ def test_a_photo_of_none_of_the_ten_says_why_and_names_no_class_beside_it(owner_
         "ten classes." in page
     )
     assert "The closest of the ten, if it were one of them" in page
+    assert "pointed to the closest of the ten" in page and "drove its answer" not in page  # the heat map's caption
 
 
 def test_the_page_speaks_ukrainian_about_the_networks_and_why(client, user):
