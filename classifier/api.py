@@ -195,6 +195,7 @@ def prediction_json(request, prediction, *, make_heat_map: bool = True) -> dict:
         "sha256": prediction.sha256,
         "inference_ms": prediction.inference_ms,
         "review_status": prediction.review_status,
+        "reviewed_label": prediction.settled_label,
     }
     if _explained(request):
         body["heat_map"] = heat_map_json(request, prediction, make=make_heat_map)

@@ -144,6 +144,14 @@ class Prediction(models.Model):
         return 100 * self.confidence
 
     @property
+    def settled_label(self) -> str | None:
+        """The class staff settled on when they reviewed it (the predicted one, confirmed, or their correction);
+        None while it waits for review."""
+        if self.review_status == self.ReviewStatus.CORRECTED:
+            return self.reviewed_label
+        return self.label if self.review_status == self.ReviewStatus.CONFIRMED else None
+
+    @property
     def verdict(self) -> str:
         """What the page says: the class, or that the photo fits none of them (in the active language; the API
         answers in English). Never a class beside "none of the ten": the reasons say why instead."""

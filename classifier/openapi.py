@@ -105,6 +105,12 @@ _PREDICTION = {
         "sha256": {"type": "string"},
         "inference_ms": {"type": "number"},
         "review_status": {"type": "string", "enum": ["pending", "confirmed", "corrected"]},
+        "reviewed_label": {
+            "type": ["string", "null"],
+            "enum": [*CLASSES, None],
+            "description": "The class staff settled on: the predicted one when they confirmed it, another when they "
+            "corrected it; null until they review it.",
+        },
     },
 }
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from classifier.models import ApiToken, Prediction
 from classifier.selectors import api_token_authenticate
-from classifier.services import api_token_create, api_token_revoke
+from classifier.services import api_token_create, api_token_revoke, prediction_confirm, prediction_correct
 from mlcore.labels import CLASSES
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes
@@ -87,6 +87,20 @@ def test_an_image_part_without_a_filename_is_told_to_send_one(api):
     response = api.post("/api/v1/predictions", body, content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 400
     assert "needs a filename" in response.json()["error"]
+
+
+def test_the_owner_reads_what_staff_decided(api, user, staff_user):
+    corrected, confirmed, waiting = (make_prediction(user, f"{name}.jpg") for name in ("a", "b", "c"))
+    other = next(name for name in CLASSES if name != corrected.label)
+    prediction_correct(prediction=corrected, reviewer=staff_user, label=other)
+    prediction_confirm(prediction=confirmed, reviewer=staff_user)
+    answers = {item["id"]: item for item in api.get("/api/v1/predictions").json()["predictions"]}
+    assert (answers[corrected.pk]["review_status"], answers[corrected.pk]["reviewed_label"]) == ("corrected", other)
+    assert (answers[confirmed.pk]["review_status"], answers[confirmed.pk]["reviewed_label"]) == (
+        "confirmed",
+        confirmed.label,
+    )
+    assert (answers[waiting.pk]["review_status"], answers[waiting.pk]["reviewed_label"]) == ("pending", None)
 
 
 def test_the_list_filters_by_what_the_site_showed_none_of_the_ten_included(api, user):

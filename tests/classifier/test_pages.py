@@ -9,6 +9,7 @@ from django.test import Client
 from PIL import Image
 
 from classifier.models import Prediction
+from classifier.services import prediction_confirm, prediction_correct
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes
 
@@ -182,6 +183,16 @@ def test_history_finds_the_photos_shown_as_none_of_the_ten_and_not_under_their_c
         "No predictions shown as none of the ten classes yet."
         in owner_client.get("/predictions/?label=none").content.decode()
     )
+
+
+def test_history_shows_what_staff_decided(owner_client, user, staff_user):
+    corrected, confirmed = make_prediction(user, "corrected.jpg"), make_prediction(user, "confirmed.jpg")
+    other = next(name for name in ("cat", "dog") if name != corrected.label)
+    prediction_correct(prediction=corrected, reviewer=staff_user, label=other)
+    prediction_confirm(prediction=confirmed, reviewer=staff_user)
+    page = " ".join(owner_client.get("/predictions/").content.decode().split())
+    assert f'<span class="review"> Corrected: {other}</span>' in page
+    assert '<span class="review"> Confirmed</span>' in page
 
 
 def test_the_owner_deletes_a_prediction_and_its_file(
