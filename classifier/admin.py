@@ -278,10 +278,10 @@ def activate_version(modeladmin, request, queryset):
     try:
         services.model_version_activate(version=version)
     except (BundleError, OSError, ValueError) as error:
-        message = gettext("%(name)s cannot be served: %(error)s") % {"name": version.name, "error": error}
+        message = gettext("Model version %(name)s cannot be served: %(error)s") % {"name": version.name, "error": error}
         modeladmin.message_user(request, message, messages.ERROR)
         return
-    message = gettext("%(name)s is active: new predictions use it.") % {"name": version.name}
+    message = gettext("Model version %(name)s is active: new predictions use it.") % {"name": version.name}
     modeladmin.message_user(request, message, messages.SUCCESS)
 
 

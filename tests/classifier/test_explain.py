@@ -141,7 +141,8 @@ def test_activating_a_version_in_the_admin_switches_what_new_predictions_use(
     response = client.post(
         "/admin/classifier/modelversion/", {"action": "activate_version", "_selected_action": [second.pk]}, follow=True
     )
-    assert "second-version is active" in response.content.decode().lower()
+    # The name as it is written (the admin capitalises a message's first letter: the name does not come first).
+    assert "Model version second-version is active" in response.content.decode()
     after = make_prediction(user)
     assert before.model_version == first.name and after.model_version == "second-version"
     assert list(ModelVersion.objects.filter(is_active=True)) == [second]
