@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from classifier.selectors import SHOWN_LABELS
 from mlcore.labels import CLASSES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -218,7 +219,7 @@ def openapi_description(server_url: str) -> dict:
                             "in": "query",
                             "description": "Only the predictions shown as this class (not those shown as none of the "
                             "ten, whatever their closest class), or, with `none`, only those shown as none of the ten.",
-                            "schema": {"type": "string", "enum": [*CLASSES, "none"]},
+                            "schema": {"type": "string", "enum": list(SHOWN_LABELS)},
                         },
                         _EXPLAIN,
                     ],
