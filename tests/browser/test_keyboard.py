@@ -177,6 +177,7 @@ def test_chat_by_keyboard_starts_by_typing_on_the_chat_page(new_context, live_se
     page.keyboard.press("Enter")
     answers = page.locator(".message.assistant")
     expect(answers.first).to_contain_text("Cats are small.")
+    expect(answers.first).to_have_class(re.compile(r"\bcomplete\b"))  # Enter while it streams sends nothing
     conversation = Conversation.objects.get(owner=user)
     expect(page).to_have_url(re.compile(rf"/chat/{conversation.pk}/$"))
     listed = page.get_by_role("complementary", name="Conversations").get_by_role("link", name="Tell me about cats")
@@ -197,6 +198,8 @@ def test_chat_by_keyboard_starts_by_typing_on_the_chat_page(new_context, live_se
     page.keyboard.press("Enter")
     expect(answers).to_have_count(2)
     expect(answers.nth(1)).to_contain_text("A fresh answer.")
+    # The text shows while it streams; the row is saved before the stream's last event marks it complete.
+    expect(answers.nth(1)).to_have_class(re.compile(r"\bcomplete\b"))
     assert [m.content for m in conversation.messages.filter(role=Message.Role.ASSISTANT)] == [
         "Cats are small.",
         "A fresh answer.",
