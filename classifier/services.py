@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "clf_"
 THUMBNAIL_SIZE = 256  # pixels on the longer side
-# The photo's page shows it at most about 700 CSS pixels wide: 1280 stays sharp on a 2x screen (and at 200% zoom).
+# The photo's page shows it in half of a 60rem column (about 450 CSS pixels), or a phone's width: 1280 pixels stay
+# sharp on a phone's 3x screen and in a 1280-pixel window at 200% zoom (one column, about 610 CSS pixels).
 DISPLAY_SIZE = 1280  # pixels on the longer side
 UPLOADS_WINDOW = timedelta(hours=1)
 
