@@ -207,7 +207,7 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description=_("image"))
     def image_preview(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
-        return format_html('<a href="{0}"><img src="{0}" alt="" class="prediction-preview"></a>', url)
+        return format_html('<a href="{0}"><img src="{0}?size=display" alt="" class="prediction-preview"></a>', url)
 
     @admin.display(description=_("what the networks saw"))
     def model_input_preview(self, prediction):

@@ -419,11 +419,13 @@ class _Restore:
 
 def _columns(model) -> list:
     """Every stored field but the primary key, relations (written by hand, by natural key) and a prediction's
-    thumbnail (made again from the image the first time it is shown)."""
+    copies of its photo (made again from the image the first time each is shown)."""
     return [
         field
         for field in model._meta.concrete_fields
-        if not field.primary_key and not field.is_relation and not (model is Prediction and field.name == "thumbnail")
+        if not field.primary_key
+        and not field.is_relation
+        and not (model is Prediction and field.name in Prediction.COPIES)
     ]
 
 

@@ -44,6 +44,10 @@ class Prediction(models.Model):
         CONFIRMED = "confirmed", _("Confirmed")
         CORRECTED = "corrected", _("Corrected")
 
+    # The JPEGs made from the photo: derived, so a missing one is made again when it is first shown, and backups
+    # leave them out.
+    COPIES = ("thumbnail", "display_copy")
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="predictions", verbose_name=_("owner")
     )
@@ -51,6 +55,9 @@ class Prediction(models.Model):
     # A small JPEG made when the photo is stored (or the first time one from before is asked for), so that lists
     # never decode the full photo: a 7000x7000 PNG takes 150 MB to decode.
     thumbnail = models.FileField(_("thumbnail"), max_length=200, blank=True, editable=False)
+    # The JPEG the photo's page shows when the photo is larger than services.DISPLAY_SIZE (a phone's 4000-pixel,
+    # 4 MB original would be downloaded to be shown a few hundred pixels wide); made and kept like the thumbnail.
+    display_copy = models.FileField(_("display copy"), max_length=200, blank=True, editable=False)
     original_name = models.CharField(
         _("original name"), max_length=255, help_text=_("The file name the client sent; never used as a path.")
     )

@@ -88,7 +88,9 @@ def prediction_seen_square(*, prediction: Prediction, expert: str) -> np.ndarray
 
 
 def user_storage_used(*, user) -> int:
-    """The bytes of the photos `user` keeps, as uploaded: what UPLOAD_QUOTA_MB limits."""
+    """The bytes of the photos `user` keeps, as uploaded: what UPLOAD_QUOTA_MB limits. The copies the site makes
+    of them (Prediction.COPIES) are not counted: the quota and its message speak of what a person sent, and a copy
+    is small beside its photo (a display copy a few hundred KB) and goes with it."""
     return Prediction.objects.owned_by(user).aggregate(total=Sum("size_bytes"))["total"] or 0
 
 

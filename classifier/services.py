@@ -22,8 +22,8 @@ from classifier.class_names import class_name
 from classifier.images import (
     ImageRejected,
     inspect_image,
+    jpeg_copies,
     squares_image,
-    thumbnail_jpeg,
     without_location,
 )
 from classifier.limits import RateLimited, rate_limit_take
@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "clf_"
 THUMBNAIL_SIZE = 256  # pixels on the longer side
+# The photo's page shows it in half of a 60rem column (about 450 CSS pixels), or a phone's width: 1280 pixels stay
+# sharp on a phone's 3x screen and in a 1280-pixel window at 200% zoom (one column, about 610 CSS pixels).
+DISPLAY_SIZE = 1280  # pixels on the longer side
 UPLOADS_WINDOW = timedelta(hours=1)
 
 
@@ -124,7 +127,10 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     try:
         result = classifier.classify([inspected.image])[0]
-        thumbnail = thumbnail_jpeg(data, THUMBNAIL_SIZE)
+        if needs_display_copy(inspected.width, inspected.height):
+            display_copy, thumbnail = jpeg_copies(data, DISPLAY_SIZE, THUMBNAIL_SIZE)
+        else:
+            display_copy, thumbnail = None, jpeg_copies(data, THUMBNAIL_SIZE)[0]
     except ImageError:
         raise ImageRejected(gettext("the image is damaged or truncated and cannot be decoded")) from None
     stored = without_location(data, inspected.format)
@@ -151,14 +157,15 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     prediction.image.name = _store_file(prediction, stored, inspected.suffix)
     try:
         prediction.thumbnail.name = _store_file(prediction, thumbnail, ".jpg")
+        if display_copy is not None:
+            prediction.display_copy.name = _store_file(prediction, display_copy, ".jpg")
         with transaction.atomic():
             _check_quota(owner, len(data), lock=True)  # again, in the transaction that saves: parallel uploads
             prediction.save()
     except BaseException:
         with contextlib.suppress(*STORAGE_ERRORS):  # the sweep removes them later if storage fails too
-            prediction.image.delete(save=False)  # no file without its record
-            if prediction.thumbnail:
-                prediction.thumbnail.delete(save=False)
+            for stored in _stored_files(prediction):  # no file without its record
+                stored.delete(save=False)
         raise
     return prediction
 
@@ -208,40 +215,60 @@ def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
         raise ImageRejected(message, 507) from error
 
 
+def needs_display_copy(width: int, height: int) -> bool:
+    """Whether a photo of this size (upright) is shown through a smaller copy. One that fits is shown as it was
+    stored: a copy would be no smaller in pixels, only recompressed, and a second file to keep."""
+    return max(width, height) > DISPLAY_SIZE
+
+
 def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
-    """The small JPEG of the photo: the one kept, or, for a photo stored before thumbnails were, made once (in one
-    of the classifier's slots, so that at most a few photos are decoded at a time) and kept. None and
+    """The small JPEG of the photo, for lists and the admin (see _kept_copy)."""
+    return _kept_copy(prediction, "thumbnail", THUMBNAIL_SIZE)
+
+
+def prediction_display_image(*, prediction: Prediction) -> tuple[bytes | None, str]:
+    """The photo as its page shows it, and its content type: the JPEG at most DISPLAY_SIZE on the longer side (see
+    _kept_copy), or the stored photo itself when it fits."""
+    if not needs_display_copy(prediction.width, prediction.height):
+        return selectors.prediction_image_bytes(prediction=prediction), prediction.content_type
+    return _kept_copy(prediction, "display_copy", DISPLAY_SIZE), "image/jpeg"
+
+
+def _kept_copy(prediction: Prediction, field_name: str, size: int) -> bytes | None:
+    """One of the prediction's COPIES: the one kept, or, for a photo stored before that copy was made, made once (in
+    one of the classifier's slots, so that at most a few photos are decoded at a time) and kept. None and
     StorageUnavailable as for prediction_image_bytes."""
-    if prediction.thumbnail:
+    kept = getattr(prediction, field_name)
+    if kept:
         try:
-            with prediction.thumbnail.open("rb") as stored:
+            with kept.open("rb") as stored:
                 return stored.read()
         except FileNotFoundError:
-            logger.warning("The thumbnail of prediction %s is missing; making it again", prediction.pk)
+            logger.warning("The %s of prediction %s is missing; making it again", field_name, prediction.pk)
         except STORAGE_ERRORS as error:
-            logger.error("Could not read %s: %s", prediction.thumbnail.name, error)
-            raise StorageUnavailable(prediction.thumbnail.name) from error
+            logger.error("Could not read %s: %s", kept.name, error)
+            raise StorageUnavailable(kept.name) from error
     with _decoding_slot():
         data = selectors.prediction_image_bytes(prediction=prediction)
         if data is None:
             return None
         try:
-            thumbnail = thumbnail_jpeg(data, THUMBNAIL_SIZE)
+            copy = jpeg_copies(data, size)[0]
         except ImageError as error:
             logger.error("The image of prediction %s cannot be decoded: %s", prediction.pk, error)
             return None
     try:
-        name = _store_file(prediction, thumbnail, ".jpg")
+        name = _store_file(prediction, copy, ".jpg")
     except ImageRejected:  # no room to keep it: it is shown all the same, and made again next time
-        return thumbnail
-    Prediction.objects.filter(pk=prediction.pk).update(thumbnail=name)  # this column alone
-    prediction.thumbnail.name = name
-    return thumbnail
+        return copy
+    Prediction.objects.filter(pk=prediction.pk).update(**{field_name: name})  # this column alone
+    kept.name = name
+    return copy
 
 
 @contextlib.contextmanager
 def _decoding_slot():
-    """One of the served classifier's slots, or none when the model cannot be loaded (a thumbnail needs no model)."""
+    """One of the served classifier's slots, or none when the model cannot be loaded (a copy needs no model)."""
     try:
         classifier = get_classifier()
     except ClassifierUnavailable:
@@ -311,13 +338,19 @@ def _review(prediction, reviewer, status, label):
 def prediction_delete(*, prediction: Prediction) -> None:
     """Delete the record, then its files once the deletion is committed (no record ever points at nothing)."""
     storage = prediction.image.storage
-    names = [name for name in (prediction.image.name, prediction.thumbnail.name) if name]
+    names = [stored.name for stored in _stored_files(prediction)]
     with transaction.atomic():
         prediction.delete()
         # robust: storage that fails now leaves a file without a record, which sweep_uploads removes later; the
         # deletion the person asked for has happened and is answered as such.
         for name in names:
             transaction.on_commit(lambda name=name: storage.delete(name), robust=True)
+
+
+def _stored_files(prediction: Prediction) -> list:
+    """The prediction's files in storage: its photo and whichever copies of it have been made."""
+    files = [prediction.image, *(getattr(prediction, name) for name in Prediction.COPIES)]
+    return [stored for stored in files if stored]
 
 
 def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
@@ -327,7 +360,7 @@ def orphan_files_sweep(*, older_than: timedelta) -> list[str]:
     record (never the other way round). The age margin keeps files of uploads still in flight.
     """
     storage = Prediction._meta.get_field("image").storage
-    known = {name for pair in Prediction.objects.values_list("image", "thumbnail") for name in pair if name}
+    known = {name for row in Prediction.objects.values_list("image", *Prediction.COPIES) for name in row if name}
     cutoff = timezone.now() - older_than
     removed = []
     for name in _stored_names(storage, "predictions"):

@@ -123,13 +123,17 @@ def prediction_delete(request, pk):
 @private_photo
 def prediction_image(request, pk):
     """The stored upload, for its owner and staff only (session or API token), with the content type the
-    server decided; `?size=thumbnail`: its small JPEG, made once and kept."""
+    server decided; `?size=thumbnail`: its small JPEG, made once and kept; `?size=display`: what its page shows, a
+    JPEG at most 1280 pixels on the longer side, made once and kept (the photo itself when it is no larger)."""
     prediction = _viewable_prediction(request, pk)
-    variant = "thumbnail" if request.GET.get("size") == "thumbnail" else "original"
+    size = request.GET.get("size")
+    variant = size if size in ("thumbnail", "display") else "original"
     if not_modified := _not_modified(request, prediction, variant):
         return not_modified
     if variant == "thumbnail":
         data, content_type = services.prediction_thumbnail_bytes(prediction=prediction), "image/jpeg"
+    elif variant == "display":
+        data, content_type = services.prediction_display_image(prediction=prediction)
     else:
         data, content_type = selectors.prediction_image_bytes(prediction=prediction), prediction.content_type
     if data is None:

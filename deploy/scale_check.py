@@ -292,9 +292,9 @@ class Site:
             return dict(connection.execute("SELECT id, image FROM classifier_prediction").fetchall())
 
     def stored_files(self) -> set:
-        """Every photo's and thumbnail's storage name, from the database."""
+        """Every photo's storage name and those of the copies made of it, from the database."""
         with psycopg.connect(self.database_url) as connection:
-            rows = connection.execute("SELECT image, thumbnail FROM classifier_prediction").fetchall()
+            rows = connection.execute("SELECT image, thumbnail, display_copy FROM classifier_prediction").fetchall()
         return {name for row in rows for name in row if name}
 
     def bucket_keys(self) -> set:
@@ -591,7 +591,7 @@ def bucket_holds_every_photo(site: Site) -> None:
         files = [path for path in media.rglob("*") if path.is_file()] if media.exists() else []
         check(not files, f"{server}'s MEDIA_ROOT holds {files}")
     ok(
-        f"the bucket holds all {len(names) // 2} stored photos and their thumbnails and nothing else; "
+        f"the bucket holds all {len(site.stored_names())} stored photos and the copies made of them and nothing else; "
         "neither server's MEDIA_ROOT holds a file"
     )
 

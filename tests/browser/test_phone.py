@@ -10,6 +10,7 @@ from PIL import ExifTags, Image
 from playwright.sync_api import expect
 
 from classifier.models import Prediction
+from classifier.services import DISPLAY_SIZE
 from tests.conftest import cifar_test_images
 
 PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
@@ -56,6 +57,9 @@ def test_a_photo_taken_with_the_phones_camera_uploads_and_the_result_fits_the_sc
         expect(page.get_by_role("heading", level=1)).to_contain_text(prediction.label)
         photo = page.get_by_role("img", name="IMG_20260412_101530.jpg")
         expect(photo).to_be_visible()
+        # not the 1600-pixel original: the display copy, upright and at most DISPLAY_SIZE on its longer side
+        expect(photo).to_have_js_property("naturalWidth", 960)
+        expect(photo).to_have_js_property("naturalHeight", DISPLAY_SIZE)
         page.wait_for_load_state("networkidle")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         assert photo.bounding_box()["width"] <= 375

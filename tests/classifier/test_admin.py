@@ -54,7 +54,11 @@ def test_the_confidence_band_filter_splits_by_confidence(staff_client, predictio
 def test_the_detail_view_shows_the_image_large_and_the_probabilities_read_only(staff_client, predictions):
     prediction = predictions[0]
     page = staff_client.get(f"{CHANGELIST}{prediction.pk}/change/").content.decode()
-    assert f'src="/predictions/{prediction.pk}/image"' in page
+    # the display copy, linked to the original photo
+    assert (
+        f'<a href="/predictions/{prediction.pk}/image"><img src="/predictions/{prediction.pk}/image?size=display"'
+        in page
+    )
     assert page.count("<meter") == 10
     assert f">{prediction.confidence:.1%}</div>" in page and f">{prediction.confidence}<" not in page  # not 0.968…
     assert 'name="label"' not in page  # model outputs cannot be edited

@@ -84,7 +84,7 @@ def natural_key(instance):
 def every_field(instance) -> dict:
     values = {}
     for field in instance._meta.concrete_fields:
-        if field.primary_key or field.name == "thumbnail":  # not archived: made again when first shown
+        if field.primary_key or field.name in Prediction.COPIES:  # not archived: made again when first shown
             continue
         value = getattr(instance, field.name)
         if field.is_relation:
@@ -119,7 +119,7 @@ def media_files(media_root) -> list:
 
 
 def photo_files() -> list:
-    """The stored photos' names (thumbnails are not archived: a restore makes them again when first shown)."""
+    """The stored photos' names (their copies are not archived: a restore makes them again when first shown)."""
     return sorted(Path(prediction.image.name) for prediction in Prediction.objects.all())
 
 

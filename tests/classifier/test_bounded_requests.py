@@ -66,7 +66,7 @@ def test_deleting_a_prediction_removes_its_thumbnail_too(owner_client, user, dja
     assert not default_storage.exists(prediction.thumbnail.name)
 
 
-@pytest.mark.parametrize("query", ["", "?size=thumbnail"])
+@pytest.mark.parametrize("query", ["", "?size=thumbnail", "?size=display"])
 def test_photos_are_revalidated_so_a_logged_out_browser_cannot_show_them_again(owner_client, user, query):
     prediction = make_prediction(user)
     url = f"/predictions/{prediction.pk}/image{query}"

@@ -27,6 +27,7 @@ def owner_pages(prediction):
         f"/predictions/{prediction.pk}/delete/",
         f"/predictions/{prediction.pk}/image",
         f"/predictions/{prediction.pk}/image?size=thumbnail",
+        f"/predictions/{prediction.pk}/image?size=display",
         f"/predictions/{prediction.pk}/model-input.png",
     ]
 
@@ -71,6 +72,7 @@ def image_paths(prediction):
     return [
         f"/predictions/{prediction.pk}/image",
         f"/predictions/{prediction.pk}/image?size=thumbnail",
+        f"/predictions/{prediction.pk}/image?size=display",
         f"/predictions/{prediction.pk}/model-input.png",
         f"/predictions/{prediction.pk}/heat-map.png",
     ]
