@@ -127,7 +127,7 @@ def _classify_and_store(owner, upload, classifier) -> Prediction:
     inspected = inspect_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     try:
         result = classifier.classify([inspected.image])[0]
-        if needs_display_copy(inspected.width, inspected.height):
+        if needs_display_copy(inspected.width, inspected.height, inspected.content_type):
             display_copy, thumbnail = jpeg_copies(data, DISPLAY_SIZE, THUMBNAIL_SIZE)
         else:
             display_copy, thumbnail = None, jpeg_copies(data, THUMBNAIL_SIZE)[0]
@@ -215,10 +215,15 @@ def _store_file(prediction: Prediction, data: bytes, suffix: str) -> str:
         raise ImageRejected(message, 507) from error
 
 
-def needs_display_copy(width: int, height: int) -> bool:
-    """Whether a photo of this size (upright) is shown through a smaller copy. One that fits is shown as it was
-    stored: a copy would be no smaller in pixels, only recompressed, and a second file to keep."""
-    return max(width, height) > DISPLAY_SIZE
+# Browsers other than Safari cannot show HEIC: such a photo is always shown through a JPEG copy, whatever its size.
+SHOWN_BY_BROWSERS = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"}
+
+
+def needs_display_copy(width: int, height: int, content_type: str) -> bool:
+    """Whether a photo of this size (upright) and type is shown through a copy. One that fits, in a format every
+    browser shows, is shown as it was stored: a copy would be no smaller in pixels, only recompressed, and a second
+    file to keep."""
+    return max(width, height) > DISPLAY_SIZE or content_type not in SHOWN_BY_BROWSERS
 
 
 def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
@@ -229,7 +234,7 @@ def prediction_thumbnail_bytes(*, prediction: Prediction) -> bytes | None:
 def prediction_display_image(*, prediction: Prediction) -> tuple[bytes | None, str]:
     """The photo as its page shows it, and its content type: the JPEG at most DISPLAY_SIZE on the longer side (see
     _kept_copy), or the stored photo itself when it fits."""
-    if not needs_display_copy(prediction.width, prediction.height):
+    if not needs_display_copy(prediction.width, prediction.height, prediction.content_type):
         return selectors.prediction_image_bytes(prediction=prediction), prediction.content_type
     return _kept_copy(prediction, "display_copy", DISPLAY_SIZE), "image/jpeg"
 

@@ -119,7 +119,13 @@ def test_heic_photos_are_accepted_when_the_decoder_is_installed(owner_client, us
     pillow_heif.from_pillow(Image.new("RGB", (64, 64), (0, 150, 0))).save(buffer, quality=90)
     response = owner_client.post("/predict/", {"images": SimpleUploadedFile("IMG_0001.HEIC", buffer.getvalue())})
     assert response.status_code == 302
-    assert Prediction.objects.get(owner=user).content_type == "image/heic"
+    prediction = Prediction.objects.get(owner=user)
+    assert prediction.content_type == "image/heic"
+    # Most browsers cannot show HEIC: the page shows a JPEG copy of it, small as it is.
+    shown = owner_client.get(f"/predictions/{prediction.pk}/image?size=display")
+    assert shown["Content-Type"] == "image/jpeg"
+    body = b"".join(shown.streaming_content) if shown.streaming else shown.content
+    assert Image.open(io.BytesIO(body)).size == (64, 64)
 
 
 HOSTILE = {
