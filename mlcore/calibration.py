@@ -131,14 +131,11 @@ def calibrate_bundle(bundle_dir, validation, training) -> dict:
             "log_loss_before": log_loss(softmax(logits), validation.labels),
             "log_loss_after": log_loss(softmax(logits, temperature), validation.labels),
         },
+        # names and counts only: the Model data page words them in the reader's language
         "ood": {
-            "score": (
-                "two scores, each with its threshold: the energy of the calibrated logits (how well the best classes "
-                "fit) and how close the pooled features are to the nearest class's training images (Mahalanobis "
-                f"distance, fitted on {len(pick)} training images); below either threshold: none of the ten classes"
-            ),
-            **choice,
-            "in_distribution": {"images": int(len(validation.labels)), "source": "the validation split"},
+            **choice,  # "thresholds" by score: an image below any of them is none of the ten classes
+            "feature_images": int(len(pick)),  # training images the features' class means and covariance come from
+            "in_distribution": {"images": int(len(validation.labels)), "source": "validation"},
             "out_of_distribution": {"images": int(len(generated)), "kinds": list(OOD_KINDS)},
         },
     }

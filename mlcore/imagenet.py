@@ -31,6 +31,8 @@ IMAGE_SIZE = 224  # the input the network was trained at on ImageNet
 # from the fully decoded photo, at a third of the decoding time for a 1200x729 JPEG.
 DECODE_SIDE = IMAGE_SIZE
 REPRESENTATIVE_IMAGES = 200  # CIFAR training images whose activation ranges set the full-integer model's scales
+# What its weights were trained on, as names and counts (the Model data page words them in the reader's language).
+TRAINED_ON = {"dataset": "ImageNet", "release": "ILSVRC 2012", "images": 1_281_167, "classes": 1000}
 
 # ImageNet output indices (see imagenet_classes.tsv) by the class of ours they count for; everything else: other.
 GROUPS = {
@@ -91,7 +93,7 @@ def build_expert(folder, representative, *, progress=print) -> Path:
             "through a table"
         ),
         "architecture_name": efficientnet_lite0.NAME,
-        "trained_on": "ImageNet (ILSVRC 2012, 1.28 million photos, 1000 classes)",
+        "weights_trained_on": TRAINED_ON,
         "weights": efficientnet_lite0.WEIGHTS_PACKAGE,
         "classes": [name for _, name in names],
         "wordnet_ids": [wnid for wnid, _ in names],

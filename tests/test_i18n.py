@@ -5,6 +5,7 @@ import csv
 import gettext as python_gettext
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from django.conf import settings
 
 from classifier.models import Prediction
 from tests.classifier.factories import make_prediction
+from tests.classifier_site.info.test_model_data_experts import text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +58,28 @@ def test_an_unknown_language_is_ignored_not_an_error(client):
     response = client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
     assert response.status_code == 302 and settings.LANGUAGE_COOKIE_NAME not in response.cookies
     assert "What is in your photo?" in client.get("/").content.decode()
+
+
+# Words no Ukrainian sentence has: one of them standing alone in a Ukrainian page is English text left untranslated.
+ENGLISH_WORDS = {"the", "of", "and", "with", "its", "on", "from", "images", "photos", "split", "noise", "trained"}
+
+
+def english_words(page: str) -> set:
+    """The ENGLISH_WORDS in what a reader sees of a page's main part, leaving out code, charts and the names of
+    another data set's classes (ImageNet's own, "black-and-tan coonhound"), and words inside names and paths."""
+    main = page[page.index("<main") : page.index("</main>")]
+    for kept_as_it_is in (r"<code>.*?</code>", r"<svg.*?</svg>", r'<table class="figures-table class-map">.*?</table>'):
+        main = re.sub(kept_as_it_is, " ", main, flags=re.S)
+    return {word.lower() for word in re.findall(r"(?<![\w/.-])[A-Za-z]+(?![\w/.-])", text_of(main))} & ENGLISH_WORDS
+
+
+@pytest.mark.usefixtures("fresh_active_version")
+@pytest.mark.parametrize("bundle", ["", "experts/cifar10-efficientnet-lite0", "experts/cifar10-airbench"])
+def test_the_model_data_page_of_each_shipped_bundle_has_no_english_words_in_ukrainian(client, settings, bundle):
+    settings.MODEL_DIR = settings.SHIPPED_MODEL_DIR / bundle
+    page = client.get("/model/", **UKRAINIAN).content.decode()
+    assert '<html lang="uk">' in page
+    assert not english_words(page)
 
 
 def test_a_prediction_page_names_the_class_numbers_and_date_the_ukrainian_way(ukrainian_client, user):

@@ -8,6 +8,7 @@ from django.utils.translation import gettext, ngettext
 
 from classifier import formats
 from classifier_site.info.bundle_files import BundleFiles, case_for
+from classifier_site.info.bundle_words import data_set_text
 from classifier_site.info.rule import alone_shares, case_label, weight_text
 from mlcore import imagenet
 from mlcore.preprocessing import CIFAR_SIZE
@@ -34,8 +35,9 @@ def experts_view(files: BundleFiles) -> list[dict] | None:
                 "name": expert.name,
                 "anchor": f"network-{slugify(expert.name)}",
                 "network": entry.get("network") or metadata.get("architecture_name") or expert.name,
-                # a network trained here: on what and how many images; one taken as it is: what its maker says
-                "trained_on": (None if training else metadata.get("trained_on")) or entry.get("trained_on"),
+                # trained here: on what and how many images; taken as it is: what its weights were trained on
+                "trained_on": (None if training else data_set_text(metadata.get("weights_trained_on")))
+                or entry.get("trained_on"),
                 "train_images": formats.whole(training.get("train_images")),
                 "square": square_text(entry.get("square"), entry.get("through")),
                 "tta": formats.test_time_augmentation(entry.get("tta")),

@@ -5,6 +5,7 @@ themselves."""
 from classifier import formats
 from classifier.serving import ClassifierUnavailable, get_classifier
 from classifier_site.info.bundle_files import BundleFiles, bundle_time, total_parameters
+from classifier_site.info.bundle_words import bundle_description
 
 
 def served_headline() -> dict | None:
@@ -46,7 +47,7 @@ def headline(metadata: dict, evaluation: dict, *, parameters: int | None, networ
     return {
         "name": metadata.get("name", ""),
         "created_at": bundle_time(metadata.get("created_at")),
-        "description": metadata.get("architecture", ""),
+        "description": bundle_description(metadata),
         "test_accuracy": formats.percent(accuracy, 2),
         "test_accuracy_percent": None if accuracy is None else 100 * accuracy,
         "test_images": formats.whole(evaluation.get("images", test.get("images"))),

@@ -7,6 +7,15 @@ from django.utils.translation import gettext, ngettext, pgettext
 from classifier import formats
 from classifier_site.info import charts
 from classifier_site.info.bundle_files import BundleFiles
+from classifier_site.info.bundle_words import (
+    data_set_text,
+    feature_model_text,
+    generated_kinds_text,
+    network_description,
+    score_descriptions,
+    score_name,
+    split_name,
+)
 
 
 def network_view(files: BundleFiles, entry: dict | None = None) -> dict:
@@ -19,12 +28,12 @@ def network_view(files: BundleFiles, entry: dict | None = None) -> dict:
         "name": name,
         "anchor": f"network{suffix}",
         "network": (entry or {}).get("network"),
-        "description": metadata.get("architecture", ""),
+        "description": network_description(metadata),
         "architecture": architecture(metadata),
         "trained": "training" in metadata or entry is None,
         "training": training_run(metadata),
         "weights_from": metadata.get("weights"),
-        "trained_on": metadata.get("trained_on"),
+        "trained_on": data_set_text(metadata.get("weights_trained_on")) or (entry or {}).get("trained_on"),
         "charts": training_charts(files.history, suffix),
         "ood": out_of_distribution(metadata, files.evaluation) | {"expert": name} if metadata.get("ood") else None,
     }
@@ -166,21 +175,23 @@ def training_charts(history: list, suffix: str = "") -> dict | None:
 
 
 def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
-    """A network's own "none of the ten" test: its scores, thresholds and measured rates."""
+    """A network's own "none of the ten" test: its scores, thresholds and measured rates, in words keyed by the
+    names the bundle records (bundle_words)."""
     ood = metadata.get("ood")
     if not ood:
         return None
     inside = ood.get("in_distribution") or {}
     outside = ood.get("out_of_distribution") or {}
     return {
-        "score": ood.get("score"),
+        "scores": score_descriptions(ood.get("thresholds") or {}),
         "threshold": _thresholds(ood),
+        "feature_images": feature_model_text(ood.get("feature_images")),
         "true_positive_rate": formats.percent(ood.get("true_positive_rate")),
         "false_positive_rate": formats.percent(ood.get("false_positive_rate")),
         "in_distribution_images": formats.whole(inside.get("images")),
-        "in_distribution_source": inside.get("source"),
+        "in_distribution_source": split_name(inside.get("source")),
         "out_of_distribution_images": formats.whole(outside.get("images")),
-        "out_of_distribution_kinds": ", ".join(outside.get("kinds") or []),  # as the bundle names them
+        "out_of_distribution_kinds": generated_kinds_text(outside.get("kinds") or []),
         "test_rate": formats.percent(evaluation.get("none_of_the_classes_rate")),
     }
 
@@ -188,7 +199,7 @@ def out_of_distribution(metadata: dict, evaluation: dict) -> dict | None:
 def _thresholds(ood) -> str:
     """One threshold, or one per score ("energy 1.637, features -614.674")."""
     if ood.get("thresholds"):
-        return ", ".join(f"{name} {formats.decimal(value, 3)}" for name, value in ood["thresholds"].items())
+        return ", ".join(f"{score_name(name)} {formats.decimal(value, 3)}" for name, value in ood["thresholds"].items())
     return formats.decimal(ood.get("threshold"), 3)
 
 

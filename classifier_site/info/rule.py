@@ -72,9 +72,10 @@ def tta_rows(case, measured: dict, own_tta: dict) -> list[dict]:
 
 
 def measured_on_text(measured) -> str | None:
-    """What a case's numbers were measured on, in words (a bundle's metadata records the counts)."""
+    """What a case's numbers were measured on, in words (a bundle's metadata records the counts; what an older one
+    wrote in words of its own is left out)."""
     if not isinstance(measured, dict):
-        return measured
+        return None
     if "validation_images" in measured:
         return gettext("the validation split (%(images)s images)") % {
             "images": formats.whole(measured["validation_images"])

@@ -13,6 +13,7 @@ from classifier_site.info.bundle_files import (
     BundleFiles,
     bundle_time,
 )
+from classifier_site.info.bundle_words import fitted_on_text
 from classifier_site.info.rule import case_label
 from classifier_site.info.versions import BundleChoice, example_url
 from mlcore.evaluate import CONFIDENT
@@ -127,14 +128,11 @@ def calibration(files: BundleFiles) -> dict | None:
 
 
 def temperature_text(shown: str, fitted: dict, case: str | None) -> str:
-    """ "1.162, fitted on 5,000 images of the validation split: log loss 0.2841 before, 0.2478 after"; for a pool,
+    """ "1.162, fitted on 5,000 images (the validation split): log loss 0.2841 before, 0.2478 after"; for a pool,
     the case it answers."""
     text = shown
-    if fitted.get("fitted_on"):
-        text += ", " + gettext("fitted on %(images)s images of the %(split)s split") % {
-            "images": formats.whole(fitted.get("images")),
-            "split": fitted["fitted_on"],
-        }
+    if fitted.get("images"):
+        text += ", " + fitted_on_text(fitted.get("fitted_on"), fitted["images"])
     before = formats.decimal(fitted.get("log_loss_before"), 4)
     if before:
         text += ": " + gettext("log loss %(before)s before, %(after)s after") % {
