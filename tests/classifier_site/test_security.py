@@ -148,7 +148,7 @@ def test_an_operator_chooses_whether_hsts_covers_subdomains_and_asks_for_preload
 
 
 def test_the_deploy_checks_name_what_turning_hsts_subdomains_and_preload_off_gives_up():
-    """docs/deploying.md tells an operator on a shared domain to turn both off and to expect these two warnings."""
+    """docs/deploying.md, step 5, says when to turn both off and that these two warnings follow."""
     result = deploy_checks(production_environment(DJANGO_HSTS_INCLUDE_SUBDOMAINS="0", DJANGO_HSTS_PRELOAD="0"))
     assert result.returncode != 0
     reported = set(re.findall(r"\(security\.\w+\)", result.stderr))
