@@ -21,3 +21,18 @@ def email_backend_check(app_configs, **kwargs):
             id="classifier.E001",
         )
     ]
+
+
+@register(Tags.security)
+def email_encryption_check(app_configs, **kwargs):
+    """Django's SMTP backend refuses to start with both, so no e-mail would ever leave; the password-reset page would
+    still say one was sent (the failure goes only to the log)."""
+    if not (settings.EMAIL_USE_TLS and settings.EMAIL_USE_SSL):
+        return []
+    return [
+        Error(
+            "EMAIL_USE_TLS and EMAIL_USE_SSL are both on, so no e-mail can be sent.",
+            hint="Turn one off: EMAIL_USE_TLS for STARTTLS (usually port 587), EMAIL_USE_SSL for port 465.",
+            id="classifier.E002",
+        )
+    ]

@@ -163,16 +163,34 @@ def test_every_manage_py_command_named_exists():
     assert ours <= named, f"commands the documents never name: {sorted(ours - named)}"
 
 
+def configuration_table() -> str:
+    """The rows of the README's configuration table, where each variable is written in code (`NAME`)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration") :]
+    return "\n".join(line for line in table.splitlines() if line.startswith("|"))
+
+
 def test_every_setting_from_the_environment_is_in_the_readme_table():
     read = set()
     for settings_file in (ROOT / "classifier_site" / "settings").glob("*.py"):
         read.update(ENVIRONMENT_READ.findall(settings_file.read_text(encoding="utf-8")))
     assert len(read) >= 20, f"only {sorted(read)} found read from the environment: is the pattern still right?"
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Configuration") :]
-    table_rows = "\n".join(line for line in table.splitlines() if line.startswith("|"))
+    table_rows = configuration_table()
     missing = sorted(name for name in read if f"`{name}`" not in table_rows)
     assert not missing, f"README.md, Configuration: no row for {', '.join(missing)}"
+
+
+# A line of an environment file in a code block: NAME=value, the value bare or in single quotes.
+ENVIRONMENT_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(?:'[^']*'|[^\s'\"]*)$", re.MULTILINE)
+
+
+def test_every_variable_the_deployment_page_sets_is_in_the_readme_table():
+    """An operator copies these lines into .env or /etc/classifier-site/env: a misspelt name would be ignored."""
+    named = set(ENVIRONMENT_LINE.findall(code_of(ROOT / "docs" / "deploying.md")))
+    assert {"DJANGO_ALLOWED_HOSTS", "EMAIL_HOST", "AWS_S3_ENDPOINT_URL", "DJANGO_HSTS_PRELOAD"} <= named, named
+    table_rows = configuration_table()
+    unknown = sorted(name for name in named if f"`{name}`" not in table_rows)
+    assert not unknown, f"docs/deploying.md sets {', '.join(unknown)}, which the README's table does not know"
 
 
 def test_every_path_of_the_repository_written_in_code_exists():

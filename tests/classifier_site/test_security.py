@@ -1,6 +1,7 @@
 """Security headers, error pages without stack traces, and production settings that pass Django's deploy checks."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,29 +97,62 @@ def test_the_deploy_checks_want_the_email_backend_chosen_explicitly():
     assert console.returncode == 0, console.stderr  # links in the log, when someone really wants them
 
 
+# The pages name static files through collectstatic's manifest, which deploy/build.sh writes after `make test` has
+# run in a fresh checkout: in these production shells they are named from the app folders instead.
+STATIC_FILES_FROM_THE_APP_FOLDERS = (
+    "from django.conf import settings; from django.test import override_settings; "
+    "override_settings(STORAGES=settings.STORAGES | {'staticfiles': "
+    "{'BACKEND': 'django.contrib.staticfiles.storage.StaticFilesStorage'}}).enable(); "
+)
+
+
+def production_shell(code: str, environment) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", STATIC_FILES_FROM_THE_APP_FOLDERS + code],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_in_production_a_server_error_logs_its_traceback_to_stderr_and_a_404_logs_nothing():
-    # The pages name static files through collectstatic's manifest, which deploy/build.sh writes after `make test`
-    # has run in a fresh checkout: here they are named from the app folders instead.
     code = (
-        "from unittest import mock; from django.conf import settings; "
-        "from django.test import Client, override_settings; "
-        "override_settings(STORAGES=settings.STORAGES | {'staticfiles': "
-        "{'BACKEND': 'django.contrib.staticfiles.storage.StaticFilesStorage'}}).enable(); "
+        "from unittest import mock; from django.test import Client; "
         "mock.patch('classifier_site.info.views.served_headline', "
         "side_effect=RuntimeError('secret internals')).start(); "
         "client = Client(raise_request_exception=False, headers={'host': 'classifier.example.org'}); "
         "print(client.get('/', secure=True).status_code, client.get('/nothing-here', secure=True).status_code)"
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
-        cwd=ROOT,
-        env=production_environment(),
-        capture_output=True,
-        text=True,
-    )
+    result = production_shell(code, production_environment())
     assert result.stdout.split() == ["500", "404"], result.stderr
     assert "Traceback" in result.stderr and "RuntimeError: secret internals" in result.stderr
     assert "Not Found" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("switches", "header"),
+    [
+        ({}, "max-age=31536000; includeSubDomains; preload"),
+        ({"DJANGO_HSTS_PRELOAD": "0"}, "max-age=31536000; includeSubDomains"),
+        ({"DJANGO_HSTS_INCLUDE_SUBDOMAINS": "0", "DJANGO_HSTS_PRELOAD": "0"}, "max-age=31536000"),
+    ],
+)
+def test_an_operator_chooses_whether_hsts_covers_subdomains_and_asks_for_preloading(switches, header):
+    code = (
+        "from django.test import Client; client = Client(headers={'host': 'classifier.example.org'}); "
+        "print(client.get('/accounts/login/', secure=True)['Strict-Transport-Security'])"
+    )
+    result = production_shell(code, production_environment(**switches))
+    assert result.stdout.strip() == header, result.stderr
+
+
+def test_the_deploy_checks_name_what_turning_hsts_subdomains_and_preload_off_gives_up():
+    """docs/deploying.md, step 5, says when to turn both off and that these two warnings follow."""
+    result = deploy_checks(production_environment(DJANGO_HSTS_INCLUDE_SUBDOMAINS="0", DJANGO_HSTS_PRELOAD="0"))
+    assert result.returncode != 0
+    reported = set(re.findall(r"\(security\.\w+\)", result.stderr))
+    assert reported == {"(security.W005)", "(security.W021)"}, result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():

@@ -1,5 +1,6 @@
 """The deployment files agree with the repository: what the Dockerfile copies and runs exists, the image is built
-in a cache-friendly order as a non-root user, and compose.yaml and nginx.conf fit the site's settings."""
+in a cache-friendly order as a non-root user, compose.yaml and nginx.conf fit the site's settings, and the systemd
+unit and nginx site of docs/deploying.md start and reach the site as the container does."""
 
 import importlib.util
 import json
@@ -7,6 +8,8 @@ import os
 import re
 import runpy
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -261,3 +264,102 @@ def test_nginx_answers_its_own_429_with_retry_after_as_a_page_or_as_json_for_the
 
 def test_nginx_hides_its_version():
     assert re.search(r"(?m)^\s*server_tokens off;", (DEPLOY / "nginx.conf").read_text())
+
+
+UNIT = DEPLOY / "systemd" / "classifier-site.service"
+
+
+def systemd_unit() -> dict[str, list[str]]:
+    """Each setting of the systemd unit with its values, in order (a setting may be given more than once)."""
+    values: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if line.strip() and not line.startswith(("#", "[")):
+            name, _, value = line.partition("=")
+            values.setdefault(name.strip(), []).append(value.strip())
+    return values
+
+
+def systemd_environment(unit: dict[str, list[str]]) -> dict[str, str]:
+    return dict(word.split("=", 1) for line in unit.get("Environment", []) for word in shlex.split(line))
+
+
+def test_the_systemd_unit_starts_the_site_as_the_container_does():
+    """Without Docker the same start script runs: migrations when asked, then gunicorn with gunicorn.conf.py."""
+    unit = systemd_unit()
+    checkout = Path(unit["WorkingDirectory"][0])
+    [container_start] = [instruction_words(arguments) for name, arguments in dockerfile_instructions() if name == "CMD"]
+    assert unit["ExecStart"] == [" ".join(str(checkout / word) for word in container_start)]
+    environment = systemd_environment(unit)
+    assert environment["PYTHON"] == str(checkout / ".venv" / "bin" / "python")
+    assert environment["HOST"] == "127.0.0.1", "only nginx on the machine may reach gunicorn"
+    assert unit["User"][0] not in {"root", "0"}
+    graceful_timeout = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["graceful_timeout"]
+    assert int(unit["TimeoutStopSec"][0]) > graceful_timeout, "systemd would kill workers still finishing requests"
+
+
+def test_every_variable_the_systemd_unit_sets_is_read_by_the_start_script_or_a_setting():
+    from tests.test_docs import configuration_table
+
+    start_script = (DEPLOY / "start.sh").read_text()
+    table_rows = configuration_table()
+    for name in systemd_environment(systemd_unit()):
+        read = "${" + name + ":-" in start_script or f"`{name}`" in table_rows
+        assert read, f"the unit sets {name}, which nothing reads"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_accepts_every_line_of_the_unit(tmp_path):
+    unit = systemd_unit()
+    checkout = unit["WorkingDirectory"][0]
+    copy = tmp_path / UNIT.name  # pointed at this checkout, so that the paths it names exist
+    copy.write_text(UNIT.read_text().replace(checkout, str(ROOT)))
+    result = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_every_variable_compose_passes_is_in_the_readme_table():
+    from tests.test_docs import configuration_table
+
+    named = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "compose.yaml").read_text()))
+    assert {"DJANGO_SECRET_KEY", "EMAIL_USE_SSL", "DJANGO_HSTS_PRELOAD", "POSTGRES_PASSWORD"} <= named, named
+    table_rows = configuration_table()
+    assert not sorted(name for name in named if f"`{name}`" not in table_rows)
+
+
+def documented_nginx_site() -> str:
+    """deploy/nginx.conf edited by the sed command of docs/deploying.md, step 2c, each edit made exactly once."""
+    from tests.test_docs import code_of
+
+    [command] = [line for line in code_of(ROOT / "docs" / "deploying.md").splitlines() if line.startswith("sed -e")]
+    words = shlex.split(command.rstrip("\\"))
+    site = (DEPLOY / "nginx.conf").read_text()
+    edits = [words[i + 1] for i, word in enumerate(words) if word == "-e"]
+    assert len(edits) == 2, command
+    for edit in edits:
+        _, old, new, _ = edit.split("/")
+        assert site.count(old) == 1, f"deploy/nginx.conf has {site.count(old)} of {old!r}: the page's sed is wrong"
+        site = site.replace(old, new)
+    return site
+
+
+def test_the_documented_nginx_site_proxies_to_the_site_on_this_machine_under_its_name():
+    site = documented_nginx_site()
+    assert "server 127.0.0.1:8000;" in site
+    assert "server_name classifier.example.org;" in site
+    assert systemd_environment(systemd_unit())["HOST"] == "127.0.0.1"  # where the unit's gunicorn listens
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/nginx").exists(), reason="nginx is not installed")
+def test_nginx_accepts_the_documented_site(tmp_path):
+    (tmp_path / "site.conf").write_text(documented_nginx_site())
+    main = tmp_path / "nginx.conf"
+    # Like Debian's /etc/nginx/nginx.conf, which includes sites-enabled/ in its http block; every file in tmp_path.
+    main.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n    access_log off;\n    client_body_temp_path {tmp_path}/body;\n"
+        f"    proxy_temp_path {tmp_path}/proxy;\n    include {tmp_path}/site.conf;\n}}\n"
+    )
+    result = subprocess.run(
+        ["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(main)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
