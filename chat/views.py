@@ -118,6 +118,7 @@ def _chat_page(request, conversation, *, error="", draft="", status=200):
         "configured": chat_configured(),
         "conversations": selectors.conversation_list_for_user(user=request.user),
         "conversation": conversation,
+        "prediction": selectors.conversation_prediction(conversation=conversation) if conversation else None,
         "chat_messages": list(conversation.messages.all()) if conversation else [],
         "models": available_models(),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
