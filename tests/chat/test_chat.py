@@ -341,7 +341,10 @@ def test_chat_opens_ready_to_type_and_the_first_message_creates_the_conversation
     assert accepted["conversation"] == {
         "id": conversation.pk,
         "title": "Hello from the start",
+        "model": "test-model",
         "url": f"/chat/{conversation.pk}/",
+        "rename_url": f"/chat/{conversation.pk}/rename/",
+        "delete_url": f"/chat/{conversation.pk}/delete/",
         "send_url": f"/chat/{conversation.pk}/send/",
         "regenerate_url": f"/chat/{conversation.pk}/regenerate/",
     }
