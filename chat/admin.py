@@ -23,7 +23,7 @@ class ConversationAdmin(admin.ModelAdmin):
     list_filter = ("model", "updated_at")
     search_fields = ("title", "owner__username")
     readonly_fields = ("owner", "title", "model", "context", "prediction", "created_at", "updated_at")
-    exclude = ("title_set_by_user",)
+    exclude = ("keeps_title",)
     inlines = [MessageInline]
 
     def get_queryset(self, request):

@@ -10,7 +10,14 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("owner")
     )
     title = models.CharField(_("title"), max_length=200, default="New conversation")
-    title_set_by_user = models.BooleanField(_("title set by the user"), default=False)
+    keeps_title = models.BooleanField(
+        _("keeps its title"),
+        default=False,
+        help_text=_(
+            "The title was given by “Ask about this prediction” or by the owner; only a conversation without one is "
+            "named after its first message."
+        ),
+    )
     model = models.CharField(_("model"), max_length=100, help_text=_("The chat model this conversation talks to."))
     context = models.TextField(
         _("context"),

@@ -61,6 +61,7 @@ def conversation_create(*, owner, model: str | None = None, prediction=None) -> 
         conversation.prediction = prediction
         conversation.context = prediction_context(prediction)
         conversation.title = (gettext("About %(name)s") % {"name": prediction.original_name})[:200]
+        conversation.keeps_title = True
     conversation.save()
     return conversation
 
@@ -79,8 +80,8 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     if not title:
         raise ChatRefused(gettext("A conversation needs a title."))
     conversation.title = title
-    conversation.title_set_by_user = True
-    conversation.save(update_fields=["title", "title_set_by_user"])
+    conversation.keeps_title = True
+    conversation.save(update_fields=["title", "keeps_title"])
     return conversation
 
 
@@ -90,7 +91,7 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 def message_submit(*, conversation: Conversation, content: str) -> Turn:
     """Check and save the user's message (before anything is sent upstream) and begin its answer; the first message
-    names the chat. ChatRefused, with nothing saved, when it cannot be sent."""
+    names a chat without a title of its own. ChatRefused, with nothing saved, when it cannot be sent."""
     text = _checked_message(content)
     with transaction.atomic():
         _claim_turn(conversation.owner)
@@ -175,7 +176,7 @@ def _too_many_messages() -> str:
 def _message_save(conversation: Conversation, text: str) -> Message:
     first = not conversation.messages.filter(role=Message.Role.USER).exists()
     message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
-    if first and not conversation.title_set_by_user:
+    if first and not conversation.keeps_title:
         conversation.title = title_from(text)
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["title", "updated_at"])

@@ -118,6 +118,7 @@ def _chat_page(request, conversation, *, error="", draft="", status=200):
         "configured": chat_configured(),
         "conversations": selectors.conversation_list_for_user(user=request.user),
         "conversation": conversation,
+        "prediction": selectors.conversation_prediction(conversation=conversation) if conversation else None,
         "chat_messages": list(conversation.messages.all()) if conversation else [],
         "models": available_models(),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
@@ -154,14 +155,18 @@ def _refused(request, conversation, refusal: services.ChatRefused, draft=""):
 
 
 def _accepted(message) -> dict:
-    """The first event of a reply: the user's message as HTML, and the conversation it now belongs to."""
+    """The first event of a reply: the user's message as HTML, and the conversation it now belongs to, with what
+    the page needs to show it as its own page shows it (the model, renaming and deleting)."""
     conversation = message.conversation
     return {
         "user_message": {"id": message.pk, "html": render_markdown(message.content)},
         "conversation": {
             "id": conversation.pk,
             "title": conversation.title,
+            "model": conversation.model,
             "url": conversation.get_absolute_url(),
+            "rename_url": reverse("chat_rename", args=[conversation.pk]),
+            "delete_url": reverse("chat_delete", args=[conversation.pk]),
             "send_url": reverse("chat_send", args=[conversation.pk]),
             "regenerate_url": reverse("chat_regenerate", args=[conversation.pk]),
         },

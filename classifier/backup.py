@@ -58,6 +58,8 @@ MANIFEST = "manifest.json"
 USERS = "users.jsonl"
 PREDICTIONS = "predictions.jsonl"
 CONVERSATIONS = "conversations.jsonl"
+# Fields renamed since archives of this format were first written, by (model, field): their old name in older ones.
+FORMER_FIELD_NAMES = {("chat.conversation", "keeps_title"): "title_set_by_user"}
 ROWS = (USERS, PREDICTIONS, CONVERSATIONS)
 FILES = "files/"
 STAFF_FLAGS = ("is_staff", "is_superuser")
@@ -447,6 +449,9 @@ def _values(model, row: dict) -> dict:
 def _archived(field, row: dict):
     if field.name in row:
         return row[field.name]
+    former_name = FORMER_FIELD_NAMES.get((field.model._meta.label_lower, field.name))
+    if former_name is not None and former_name in row:
+        return row[former_name]
     if field.has_default():
         return _to_json(field, field.get_default())
     if field.null:

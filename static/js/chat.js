@@ -1,5 +1,6 @@
 // Chat page: send with Enter, stream the answer in (server-sent events over fetch), Stop and Regenerate.
-// On /chat/ the first message creates the conversation: the page then takes its address and lists it.
+// On /chat/ the first message creates the conversation: the page then takes its address, lists it and offers
+// renaming and deleting it.
 // Message HTML always comes from the server, which renders Markdown with any raw HTML escaped.
 // Words come from Django's JavaScript catalogue (gettext), loaded before this script.
 (function () {
@@ -44,6 +45,18 @@
     errorLine.hidden = !text;
   }
 
+  // The model, the title box and Delete, as the conversation's own page has them: plain forms, now aimed at it.
+  function showHeaderControls(conversation) {
+    const model = document.getElementById("conversation-model");
+    model.textContent = conversation.model;
+    const renameForm = document.getElementById("rename-form");
+    renameForm.action = conversation.rename_url;
+    renameForm.elements.title.value = conversation.title;
+    const deleteForm = document.getElementById("delete-form");
+    deleteForm.action = conversation.delete_url;
+    for (const element of [model, renameForm, deleteForm]) element.hidden = false;
+  }
+
   // The first message made a conversation: send the next ones to it, give the page its address, list it.
   function adopt(conversation) {
     if (!conversation || form.action.endsWith(conversation.send_url)) return;
@@ -55,6 +68,7 @@
     history.replaceState(null, "", conversation.url);
     document.title = `${conversation.title} · ${document.title}`;
     document.querySelector(".conversation h1").textContent = conversation.title;
+    showHeaderControls(conversation);
     const intro = document.getElementById("chat-intro");
     if (intro) intro.remove();
     const empty = document.getElementById("no-conversations");

@@ -4,9 +4,10 @@ import re
 
 from playwright.sync_api import expect
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from tests.browser.test_end_to_end import log_in
 from tests.chat.fake_openai import stream
+from tests.classifier.factories import make_prediction
 
 
 def open_chat(page, user) -> None:
@@ -84,3 +85,46 @@ def test_new_conversation_opens_an_empty_box_and_keeps_the_old_one(page, user, f
     expect(
         page.get_by_role("complementary", name="Conversations").get_by_role("link", name="First chat")
     ).to_be_visible()
+
+
+def test_a_conversation_started_on_the_chat_page_is_renamed_and_deleted_without_a_reload(page, user, fake_openai):
+    open_chat(page, user)
+    conversations = page.get_by_role("complementary", name="Conversations")
+    page.get_by_label("Message").fill("Plan a trip")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_have_class(re.compile(r"\bcomplete\b"))
+    page.get_by_label("Title").fill("Trip notes")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Trip notes")
+    expect(conversations.get_by_role("link", name="Trip notes")).to_have_attribute("aria-current", "page")
+    assert Conversation.objects.get(owner=user).title == "Trip notes"
+
+    conversations.get_by_role("link", name="New conversation").click()
+    page.wait_for_load_state("load")
+    page.get_by_label("Message").fill("Throw this one away")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_have_class(re.compile(r"\bcomplete\b"))
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("Conversation deleted.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/chat/$"))
+    expect(conversations.get_by_role("listitem")).to_have_text(["Trip notes"])
+    assert list(Conversation.objects.values_list("title", flat=True)) == ["Trip notes"]
+
+
+def test_a_conversation_about_a_prediction_keeps_its_title_and_leads_back_to_it(page, user, fake_openai):
+    prediction = make_prediction(user, "garden.jpg")
+    log_in(page, f"/accounts/login/?next={prediction.get_absolute_url()}", user.username)
+    page.get_by_role("button", name="Ask about this prediction").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("About garden.jpg")
+    page.wait_for_load_state("load")
+    page.get_by_label("Message").fill("Why this answer?")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator(".message.assistant")).to_have_class(re.compile(r"\bcomplete\b"))
+
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("About garden.jpg")
+    conversations = page.get_by_role("complementary", name="Conversations")
+    expect(conversations.get_by_role("link", name="About garden.jpg")).to_have_attribute("aria-current", "page")
+    page.get_by_role("link", name="Back to the prediction for garden.jpg").click()
+    expect(page).to_have_url(re.compile(rf"{prediction.get_absolute_url()}$"))
+    expect(page.get_by_role("button", name="Ask about this prediction")).to_be_visible()

@@ -205,10 +205,9 @@ def test_chat_by_keyboard_starts_by_typing_on_the_chat_page(new_context, live_se
         "A fresh answer.",
     ]
 
-    # Rename: the conversation page, reloaded, has the title box.
-    page.reload()
+    # Rename: the title box came with the conversation, before the messages (no reload needed).
     title = page.get_by_label("Title")
-    tab_to(page, title)
+    tab_to(page, title, backwards=True)
     page.keyboard.press("Control+A")
     page.keyboard.type("About cats")
     page.keyboard.press("Enter")

@@ -7,6 +7,7 @@ import pytest
 
 from chat.models import Conversation, Message
 from chat.services import conversation_create, message_submit, reply_events
+from classifier.models import Prediction
 from tests.chat.fake_openai import cut, hang, refuse_tools_then, status, stream, tool_call
 from tests.classifier.factories import make_prediction
 from tests.ports import free_port
@@ -251,6 +252,31 @@ def test_ask_about_this_prediction_carries_its_facts_but_not_the_image(owner_cli
     assert "base64" not in json.dumps(fake_openai.requests[0])
 
 
+def test_a_conversation_about_a_prediction_keeps_its_title_and_links_back_to_it(owner_client, user, fake_openai):
+    prediction = make_prediction(user, "garden.jpg")
+    conversation_url = owner_client.post(f"/chat/about-prediction/{prediction.pk}/")["Location"]
+    conversation = Conversation.objects.get(owner=user)
+    events_of(send(owner_client, conversation, "Why did it say this?"))
+    conversation.refresh_from_db()
+    assert conversation.title == "About garden.jpg"
+    page = owner_client.get(conversation_url).content.decode()
+    assert "<h1>About garden.jpg</h1>" in page
+    assert f'<a href="{prediction.get_absolute_url()}">Back to the prediction for garden.jpg</a>' in page
+
+
+def test_a_conversation_whose_prediction_was_deleted_shows_without_the_link(owner_client, user, fake_openai):
+    prediction = make_prediction(user, "garden.jpg")
+    conversation_url = owner_client.post(f"/chat/about-prediction/{prediction.pk}/")["Location"]
+    events_of(send(owner_client, Conversation.objects.get(owner=user), "Why did it say this?"))
+    owner_client.post(f"/predictions/{prediction.pk}/delete/")
+    assert not Prediction.objects.exists()
+    response = owner_client.get(conversation_url)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Why did it say this?" in page and "<h1>About garden.jpg</h1>" in page
+    assert "Back to the prediction" not in page and f"/predictions/{prediction.pk}/" not in page
+
+
 def test_another_users_conversation_is_404_everywhere(client, other_user, conversation, user):
     message = Message.objects.create(conversation=conversation, role="user", content="private")
     client.force_login(other_user)
@@ -315,7 +341,10 @@ def test_chat_opens_ready_to_type_and_the_first_message_creates_the_conversation
     assert accepted["conversation"] == {
         "id": conversation.pk,
         "title": "Hello from the start",
+        "model": "test-model",
         "url": f"/chat/{conversation.pk}/",
+        "rename_url": f"/chat/{conversation.pk}/rename/",
+        "delete_url": f"/chat/{conversation.pk}/delete/",
         "send_url": f"/chat/{conversation.pk}/send/",
         "regenerate_url": f"/chat/{conversation.pk}/regenerate/",
     }

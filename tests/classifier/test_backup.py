@@ -377,6 +377,23 @@ def test_a_wrong_or_damaged_archive_is_a_one_line_error_and_changes_nothing(
     assert media_files(media_root) == []
 
 
+def test_an_archive_from_before_a_field_was_renamed_restores_it(backup, tmp_path):
+    """Archives written before `keeps_title` had its name hold it as `title_set_by_user`."""
+    with tarfile.open(backup) as archive:
+        rows = [json.loads(line) for line in archive.extractfile("conversations.jsonl").read().splitlines()]
+    for row in rows:
+        row["title_set_by_user"] = row.pop("keeps_title")
+    older = repack(
+        backup,
+        tmp_path / "older.tar.gz",
+        replace={"conversations.jsonl": "".join(json.dumps(row) + "\n" for row in rows).encode()},
+    )
+    delete_everything()
+    import_backup(older)
+    assert Conversation.objects.get(title="Frog or cat").keeps_title
+    assert not Conversation.objects.get(owner__username="bob").keeps_title
+
+
 @pytest.mark.parametrize(
     ("written", "stands_for"),
     [
