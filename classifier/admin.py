@@ -2,6 +2,7 @@ import csv
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import models
@@ -285,15 +286,70 @@ def activate_version(modeladmin, request, queryset):
     modeladmin.message_user(request, message, messages.SUCCESS)
 
 
+@admin.action(permissions=["change"], description=_("Deactivate (serve the shipped default)"))
+def deactivate_version(modeladmin, request, queryset):
+    if not queryset.filter(is_active=True).exists():
+        message = gettext("None of the selected versions is active: nothing changed.")
+        modeladmin.message_user(request, message, messages.WARNING)
+        return
+    try:
+        default = services.model_version_deactivate()
+    except (BundleError, OSError, ValueError) as error:
+        message = gettext("The shipped default cannot be served: %(error)s") % {"error": error}
+        modeladmin.message_user(request, message, messages.ERROR)
+        return
+    message = gettext("No version is active: the site serves the shipped default, %(name)s, to new predictions.")
+    modeladmin.message_user(request, message % {"name": default.name}, messages.SUCCESS)
+
+
+@admin.action(permissions=["delete"], description=admin_actions.delete_selected.short_description)
+def delete_selected(modeladmin, request, queryset):
+    """Django's bulk delete (whose name this takes on this list), less the active version and the shipped default:
+    deleting the one served would switch the site to another bundle unasked, and the shipped default would only come
+    back."""
+    kept = list(queryset.undeletable())
+    for version in kept:
+        message = gettext(
+            "Model version %(name)s is not deleted: the site serves it now or when no version is active. "
+            "Activate another version first."
+        )
+        modeladmin.message_user(request, message % {"name": version.name}, messages.WARNING)
+    deletable = queryset.exclude(pk__in=[version.pk for version in kept])
+    return admin_actions.delete_selected(modeladmin, request, deletable) if deletable.exists() else None
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active", "test_accuracy_percent", "parameters", "registered_at", "activated_at")
-    list_filter = ("is_active",)
+    list_display = ("name", "serving", "test_accuracy_percent", "parameters", "registered_at", "activated_at")
     readonly_fields = ("name", "path", "is_active", "registered_at", "activated_at", "metadata")
-    actions = [activate_version]
+    actions = [activate_version, deactivate_version, delete_selected]
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            # Registered here rather than by a migration: MODEL_DIR is read at run time, by each app server.
+            services.model_version_for_default_bundle()
+        except (BundleError, OSError, ValueError) as error:
+            message = gettext("The shipped default is not listed: %(error)s") % {"error": error}
+            self.message_user(request, message, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_serving()
 
     def has_add_permission(self, request):
         return False  # bundles are registered with `manage.py register_model PATH`
+
+    def has_delete_permission(self, request, obj=None):
+        undeletable = obj is not None and ModelVersion.objects.undeletable().filter(pk=obj.pk).exists()
+        return super().has_delete_permission(request, obj) and not undeletable
+
+    @admin.display(description=_("serving"))
+    def serving(self, version):
+        states = [
+            *([gettext("served now")] if version.is_served else []),
+            *([gettext("shipped with the site")] if version.is_shipped else []),
+        ]
+        return ", ".join(states) or "-"
 
     @admin.display(description=_("test accuracy"))
     def test_accuracy_percent(self, version):

@@ -1,6 +1,6 @@
 import hashlib
 import uuid
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.db import models
@@ -227,8 +227,33 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
+class ModelVersionQuerySet(models.QuerySet):
+    def with_serving(self):
+        """Each version with `is_shipped` (its bundle is the shipped default) and `is_served` (the site serves it
+        now: the active version, else the shipped default)."""
+        shipped = _shipped_default()
+        nothing_active = ~models.Exists(ModelVersion.objects.filter(is_active=True))
+        return self.annotate(
+            is_shipped=models.ExpressionWrapper(shipped, output_field=models.BooleanField()),
+            is_served=models.ExpressionWrapper(
+                models.Q(is_active=True) | (shipped & nothing_active), output_field=models.BooleanField()
+            ),
+        )
+
+    def undeletable(self):
+        """The active version and the shipped default: one of them is what the site serves."""
+        return self.filter(models.Q(is_active=True) | _shipped_default())
+
+
+def _shipped_default() -> models.Q:
+    """The version registered from MODEL_DIR, which classifier.serving serves while none is active (registered
+    paths are resolved)."""
+    return models.Q(path=str(Path(settings.MODEL_DIR).resolve()))
+
+
 class ModelVersion(models.Model):
-    """A model bundle the site can serve. Exactly one is active; switching takes effect without a restart."""
+    """A model bundle the site can serve: the active one, else the shipped default (settings.MODEL_DIR), which is
+    listed too. At most one is active; switching takes effect without a restart."""
 
     name = models.CharField(
         _("name"), max_length=100, unique=True, help_text=_("The bundle's own name (its metadata).")
@@ -239,6 +264,8 @@ class ModelVersion(models.Model):
     registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
 
+    objects = ModelVersionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-registered_at", "-id"]
         constraints = [
@@ -248,7 +275,7 @@ class ModelVersion(models.Model):
         verbose_name_plural = _("model versions")
 
     def __str__(self):
-        return gettext("%(name)s (active)") % {"name": self.name} if self.is_active else self.name
+        return self.name  # as the bundle names itself; lists mark the served one (with_serving)
 
     @property
     def test_accuracy(self):

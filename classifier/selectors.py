@@ -1,4 +1,4 @@
-"""Reads: which predictions and tokens a user may see, and what is stored with a prediction."""
+"""Reads: which predictions and tokens a user may see, what is stored with a prediction, which version is served."""
 
 import logging
 from collections.abc import Callable
@@ -9,7 +9,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from classifier.images import square_from_image
-from classifier.models import ApiToken, Prediction
+from classifier.models import ApiToken, ModelVersion, Prediction
 from classifier.storage import STORAGE_ERRORS, StorageUnavailable
 from mlcore.data import Split
 from mlcore.labels import CLASSES
@@ -132,3 +132,8 @@ def api_token_authenticate(*, key: str):
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+def model_version_served() -> ModelVersion | None:
+    """The version the site serves: the active one, else the shipped default's (None until it is registered)."""
+    return ModelVersion.objects.with_serving().filter(is_served=True).first()

@@ -31,6 +31,7 @@ from classifier.models import ApiToken, ModelVersion, Prediction, prediction_ima
 from classifier.serving import (
     ClassifierUnavailable,
     classifier_for_version,
+    default_bundle_path,
     forget_active_model,
     get_classifier,
     load_bundle,
@@ -432,3 +433,22 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
         version.save(update_fields=["is_active", "activated_at"])
     forget_active_model()
     return version
+
+
+def model_version_deactivate() -> ModelVersion:
+    """Serve the shipped default again (no version stays active), switching every process as activation does;
+    returns its version. Its bundle is loaded first, so a broken one is refused before anything changes."""
+    default = model_version_for_default_bundle()
+    load_bundle(default_bundle_path())
+    ModelVersion.objects.filter(is_active=True).update(is_active=False)
+    forget_active_model()
+    return default
+
+
+def model_version_for_default_bundle() -> ModelVersion:
+    """The version of the shipped default (settings.MODEL_DIR), registered the first time it is asked for, so that
+    the bundle the site serves is always among the versions. Not a data migration, since MODEL_DIR is read at run
+    time; two app servers registering it at once end with one row (the name is unique, and update_or_create looks
+    again after losing the race)."""
+    folder = default_bundle_path().resolve()
+    return ModelVersion.objects.filter(path=str(folder)).first() or model_version_register(path=folder)

@@ -40,6 +40,12 @@ def forget_active_model() -> None:
         _active["checked_at"] = -1e9
 
 
+def default_bundle_path() -> Path:
+    """The shipped default: the bundle settings.MODEL_DIR names (the repository's own unless the environment names
+    another), served while no version is active."""
+    return Path(settings.MODEL_DIR)
+
+
 def _active_version_path() -> Path:
     from classifier.models import ModelVersion
 
@@ -47,7 +53,7 @@ def _active_version_path() -> Path:
         path = ModelVersion.objects.filter(is_active=True).values_list("path", flat=True).first()
     except DatabaseError:  # no database yet (before migrate): serve the configured bundle
         path = None
-    return Path(path) if path else Path(settings.MODEL_DIR)
+    return Path(path) if path else default_bundle_path()
 
 
 def load_bundle(path) -> Classifier:

@@ -7,6 +7,8 @@ one network for each expert, read the same way. Every figure is read from the bu
 Bundles written before a field existed simply lack it, and the page says that part is not available for that model.
 """
 
+from django.utils.translation import gettext
+
 from classifier import formats
 from classifier.models import ModelVersion
 from classifier_site.info.bundle_files import read_bundle
@@ -29,15 +31,20 @@ from classifier_site.info.versions import BundleChoice, chosen_bundle
 def model_page(*, version: str | None = None, compare: str | None = None) -> dict:
     """The template's context: the version list, the chosen bundle's sections and, on request, a comparison."""
     shown = chosen_bundle(version)
+    versions = list(ModelVersion.objects.with_serving())
     return {
-        "versions": list(ModelVersion.objects.order_by("-registered_at", "-id")),
-        # the served bundle is MODEL_DIR until staff activate a registered version: then it is in the list
-        "serves_registered": ModelVersion.objects.filter(is_active=True).exists(),
+        "versions": [(version.name, version_label(version)) for version in versions],
+        # the shipped default is registered when staff first open Model versions: until then it is not listed
+        "serves_registered": any(version.is_served for version in versions),
         "selected": shown.name,
         "compared": compare or "",
         "model": model_view(shown),
         "comparison": compare_models(shown, chosen_bundle(compare)) if compare else None,
     }
+
+
+def version_label(version: ModelVersion) -> str:
+    return gettext("%(name)s (served now)") % {"name": version.name} if version.is_served else version.name
 
 
 def model_view(choice: BundleChoice) -> dict:

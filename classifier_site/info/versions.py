@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from classifier.models import ModelVersion
+from classifier.selectors import model_version_served
 from classifier.serving import active_bundle_path
 from mlcore import bundle
 
@@ -31,7 +32,7 @@ class BundleChoice:
 
 
 def active_bundle() -> BundleChoice:
-    version = ModelVersion.objects.filter(is_active=True).first()
+    version = model_version_served()
     return BundleChoice(active_bundle_path(), version.name if version else None, is_active=True)
 
 
@@ -39,10 +40,10 @@ def chosen_bundle(name: str | None) -> BundleChoice:
     """The bundle of the version called `name` ("active" or nothing: the served one); 404 for an unknown name."""
     if not name or name == ACTIVE:
         return active_bundle()
-    version = ModelVersion.objects.filter(name=name).first()
+    version = ModelVersion.objects.with_serving().filter(name=name).first()
     if version is None:
         raise Http404(gettext("There is no model version of that name."))
-    return BundleChoice(Path(version.path), version.name, version.is_active)
+    return BundleChoice(Path(version.path), version.name, version.is_served)
 
 
 def example_image_path(*, version: str, file_name: str) -> Path:

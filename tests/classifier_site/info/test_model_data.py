@@ -188,7 +188,7 @@ def test_a_bundle_that_cannot_be_read_is_reported(client, settings, tmp_path):
 def test_the_active_version_is_shown_by_default_and_another_can_be_chosen(client, bundles, versions):
     first, second = bundles
     page = page_of(client)
-    assert '<option value="tiny-first" selected>tiny-first (active)</option>' in page
+    assert '<option value="tiny-first" selected>tiny-first (served now)</option>' in page
     assert f"{100 * read(first, bundle.EVALUATION_FILE)['accuracy']:.2f}% on" in page
     page = page_of(client, "?version=tiny-second")
     assert '<option value="tiny-second" selected>tiny-second</option>' in page
