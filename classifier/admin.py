@@ -3,19 +3,27 @@ import csv
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, Sum
-from django.http import HttpResponse
-from django.urls import reverse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
-from classifier import services
-from classifier.class_names import class_name
+from classifier import presenters, services
+from classifier.class_names import SHOWN_LABELS, class_name, shown_name
 from classifier.formats import percent
 from classifier.limits import rate_limit_uses
 from classifier.models import ApiToken, ModelVersion, Prediction
@@ -32,8 +40,7 @@ MODEL_OUTPUTS = (
     "width",
     "height",
     "sha256",
-    "label",
-    "none_of_the_classes",
+    "answer",
     "why_none",
     "confidence_percent",
     "probability_bars",
@@ -44,8 +51,7 @@ MODEL_OUTPUTS = (
     "created_at",
     "feedback_label",
     "feedback_at",
-    "review_status",
-    "reviewed_label",
+    "review",
     "reviewed_by",
     "reviewed_at",
 )
@@ -60,14 +66,20 @@ CSV_COLUMNS = (
     "height",
     "sha256",
     "label",
+    "none_of_the_classes",
     "confidence",
     "model_version",
     "inference_ms",
+    "feedback_label",
+    "feedback_at",
     "review_status",
     "reviewed_label",
     "reviewed_by",
     "reviewed_at",
 )
+# The column keeps the API's name for what staff settled on, which is not always the stored field: confirming
+# leaves `reviewed_label` empty.
+CSV_ATTRIBUTES = {"reviewed_label": "settled_label"}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -105,43 +117,58 @@ class FeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.action(permissions=["change"], description=_("Confirm the predicted class"))
+def review_predictions(modeladmin, request, predictions, label=None):
+    """Confirms what the site showed (`label` None) or corrects it to `label`, and says so. The list's actions and
+    the buttons on a prediction's page both come here."""
+    for prediction in predictions:
+        if label is None:
+            services.prediction_confirm(prediction=prediction, reviewer=request.user)
+        else:
+            services.prediction_correct(prediction=prediction, reviewer=request.user, label=label)
+    count = len(predictions)
+    if label is None:
+        message = ngettext("Confirmed %(count)d prediction.", "Confirmed %(count)d predictions.", count)
+    else:
+        message = ngettext(
+            "Corrected %(count)d prediction to %(class)s.", "Corrected %(count)d predictions to %(class)s.", count
+        )
+    modeladmin.message_user(request, message % {"count": count, "class": shown_name(label)}, messages.SUCCESS)
+
+
+@admin.action(permissions=["change"], description=_("Confirm what the site showed"))
 def confirm_predictions(modeladmin, request, queryset):
-    for prediction in queryset:
-        services.prediction_confirm(prediction=prediction, reviewer=request.user)
-    count = len(queryset)
-    message = ngettext("Confirmed %(count)d prediction.", "Confirmed %(count)d predictions.", count)
-    modeladmin.message_user(request, message % {"count": count}, messages.SUCCESS)
+    review_predictions(modeladmin, request, queryset)
 
 
 def correct_to(label):
     # The description is lazy: in the language of the page showing it.
     @admin.action(permissions=["change"], description=lazy(correct_to_description, str)(label))
     def action(modeladmin, request, queryset):
-        for prediction in queryset:
-            services.prediction_correct(prediction=prediction, reviewer=request.user, label=label)
-        count = len(queryset)
-        message = ngettext(
-            "Corrected %(count)d prediction to %(class)s.", "Corrected %(count)d predictions to %(class)s.", count
-        )
-        modeladmin.message_user(request, message % {"count": count, "class": class_name(label)}, messages.SUCCESS)
+        review_predictions(modeladmin, request, queryset, label)
 
     action.__name__ = f"correct_to_{label}"
     return action
 
 
 def correct_to_description(label):
-    return gettext("Correct to %(class)s") % {"class": class_name(label)}
+    return gettext("Correct to %(class)s") % {"class": shown_name(label)}
 
 
-@admin.action(permissions=["view"], description=_("Export as CSV"))
+@admin.action(permissions=["view"], description=_("Export the ticked rows as CSV"))
 def export_csv(modeladmin, request, queryset):
+    return predictions_csv(request, queryset)
+
+
+def predictions_csv(request, predictions) -> HttpResponse:
+    """`predictions` as a CSV file to download: English labels, as the API gives them, each photo's address, and
+    every probability."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
     writer = csv.writer(response)
-    writer.writerow([*CSV_COLUMNS, *(f"p_{name}" for name in CLASSES)])
-    for prediction in queryset.select_related("owner", "reviewed_by").defer("model_input"):
-        row = [getattr(prediction, column) for column in CSV_COLUMNS]
+    writer.writerow([*CSV_COLUMNS, "image_url", *(f"p_{name}" for name in CLASSES)])
+    for prediction in predictions.select_related("owner", "reviewed_by").defer("model_input"):
+        row = [getattr(prediction, CSV_ATTRIBUTES.get(column, column)) for column in CSV_COLUMNS]
+        row.append(request.build_absolute_uri(reverse("prediction_image", args=[prediction.pk])))
         writer.writerow([csv_cell(value) for value in row] + [prediction.probabilities.get(name) for name in CLASSES])
     return response
 
@@ -159,17 +186,9 @@ def csv_cell(value):
 
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
-    list_display = (
-        "photo_thumbnail",
-        "original_name",
-        "label",
-        "confidence_percent",
-        "owner",
-        "model_version",
-        "feedback_label",
-        "review_status",
-        "created_at",
-    )
+    # Few, narrow columns: the list fits a 1280-pixel window beside the menu and the filters. The model version
+    # is a filter and on each prediction's page and in the CSV.
+    list_display = ("photo_thumbnail", "original_name", "answer", "review", "uploaded")
     list_display_links = ("photo_thumbnail", "original_name")
     list_filter = (
         "label",
@@ -185,7 +204,7 @@ class PredictionAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     fields = MODEL_OUTPUTS
     readonly_fields = MODEL_OUTPUTS
-    actions = [confirm_predictions, *(correct_to(label) for label in CLASSES), export_csv]
+    actions = [confirm_predictions, *(correct_to(label) for label in SHOWN_LABELS), export_csv]
 
     class Media:
         css = {"all": ["css/admin.css"]}
@@ -196,14 +215,78 @@ class PredictionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # predictions come from uploads, through the same service as the site and the API
 
+    def get_urls(self):
+        return [
+            path("csv/", self.admin_site.admin_view(self.csv_view), name="classifier_prediction_csv"),
+            path(
+                "<path:object_id>/review/",
+                self.admin_site.admin_view(require_POST(self.review_view)),
+                name="classifier_prediction_review",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        choices = [(label, shown_name(label)) for label in SHOWN_LABELS]
+        return super().change_view(
+            request, object_id, form_url, {"correct_to_choices": choices, **(extra_context or {})}
+        )
+
+    def csv_view(self, request):
+        """The CSV of every row the list shows with the same filters, search and order, ticked or not."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(
+                gettext("The list cannot be filtered that way; open the list and filter it again.")
+            )
+        return predictions_csv(request, changelist.get_queryset(request))
+
+    def review_view(self, request, object_id):
+        """The Confirm and Correct buttons of a prediction's page: the same review as the list's actions."""
+        prediction = self.get_object(request, unquote(object_id))
+        if prediction is None:
+            raise Http404
+        if not self.has_change_permission(request, prediction):
+            raise PermissionDenied
+        decision, label = request.POST.get("decision"), request.POST.get("correct_to")
+        if decision == "confirm":
+            review_predictions(self, request, [prediction])
+        elif decision == "correct" and label in SHOWN_LABELS:
+            review_predictions(self, request, [prediction], label)
+        else:
+            return HttpResponseBadRequest(
+                gettext("Choose Confirm, or Correct with one of the classes or none of the ten.")
+            )
+        return redirect("admin:classifier_prediction_change", prediction.pk)
+
     @admin.display(description=_("image"))
     def photo_thumbnail(self, prediction):
         url = reverse("prediction_image", args=[prediction.pk])
         return format_html('<img src="{}?size=thumbnail" alt="" class="prediction-thumbnail">', url)
 
+    @admin.display(description=_("answer"), ordering="confidence")
+    def answer(self, prediction):
+        """What the site showed, as the History page shows it: the class and its confidence, or "Not one of the
+        ten classes" alone."""
+        if prediction.none_of_the_classes:
+            return prediction.verdict
+        return f"{class_name(prediction.label)} {percent(prediction.confidence)}"
+
     @admin.display(description=_("confidence"), ordering="confidence")
     def confidence_percent(self, prediction):
         return percent(prediction.confidence)
+
+    @admin.display(description=_("review"), ordering="review_status")
+    def review(self, prediction):
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in presenters.review_lines(prediction)))
+
+    @admin.display(description=_("uploaded"), ordering="created_at")
+    def uploaded(self, prediction):
+        when = date_format(localtime(prediction.created_at), "SHORT_DATETIME_FORMAT")
+        return format_html("{}<br>{}", when, prediction.owner)
 
     @admin.display(description=_("image"))
     def image_preview(self, prediction):

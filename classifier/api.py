@@ -13,6 +13,7 @@ from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 
 from classifier import selectors, services
+from classifier.class_names import SHOWN_LABELS
 from classifier.openapi import openapi_description
 from classifier.serving import ClassifierUnavailable
 
@@ -80,8 +81,8 @@ def predictions(request):
     page_size = _whole_number(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     number = _whole_number(request, "page", 1)
     label = request.GET.get("label")
-    if label is not None and label not in selectors.SHOWN_LABELS:
-        raise QueryError(f"label must be one of: {', '.join(selectors.SHOWN_LABELS)}.")
+    if label is not None and label not in SHOWN_LABELS:
+        raise QueryError(f"label must be one of: {', '.join(SHOWN_LABELS)}.")
     paginator = Paginator(selectors.prediction_list_for_user(user=request.user, label=label), page_size)
     try:
         page = paginator.page(number)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from classifier import verdicts
-from classifier.class_names import CLASS_NAMES, class_name
+from classifier.class_names import CLASS_NAMES, NONE_OF_THE_TEN, class_name
 from mlcore.labels import CLASSES
 
 LABEL_CHOICES = [(name, CLASS_NAMES[name]) for name in CLASSES]
@@ -34,8 +34,12 @@ class PredictionQuerySet(models.QuerySet):
         return self.exclude(feedback_label="")
 
     def reviewed_for_training(self):
-        """Uploads whose class staff confirmed or corrected to one of the ten."""
-        return self.filter(review_status__in=[Prediction.ReviewStatus.CONFIRMED, Prediction.ReviewStatus.CORRECTED])
+        """Uploads whose class staff confirmed or corrected to one of the ten: not those settled as none of them."""
+        confirmed_class = models.Q(review_status=Prediction.ReviewStatus.CONFIRMED, none_of_the_classes=False)
+        corrected_to_class = models.Q(review_status=Prediction.ReviewStatus.CORRECTED) & ~models.Q(
+            reviewed_label=NONE_OF_THE_TEN
+        )
+        return self.filter(confirmed_class | corrected_to_class)
 
 
 class Prediction(models.Model):
@@ -106,7 +110,7 @@ class Prediction(models.Model):
     feedback_label = models.CharField(
         _("feedback label"),
         max_length=20,
-        choices=[*LABEL_CHOICES, ("none", _("none of these"))],
+        choices=[*LABEL_CHOICES, (NONE_OF_THE_TEN, _("none of these"))],
         blank=True,
         help_text=_("What the owner says the photo really shows, when they disagree."),
     )
@@ -115,7 +119,13 @@ class Prediction(models.Model):
     review_status = models.CharField(
         _("review status"), max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING, db_index=True
     )
-    reviewed_label = models.CharField(_("reviewed class"), max_length=20, choices=LABEL_CHOICES, blank=True)
+    reviewed_label = models.CharField(
+        _("reviewed class"),
+        max_length=20,
+        choices=[*LABEL_CHOICES, (NONE_OF_THE_TEN, _("none of the ten classes"))],
+        blank=True,
+        help_text=_("The class staff corrected it to; empty when they confirmed what the site showed."),
+    )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -151,12 +161,17 @@ class Prediction(models.Model):
         return 100 * self.confidence
 
     @property
+    def shown_label(self) -> str:
+        """The class the site showed, or NONE_OF_THE_TEN when it showed "none of the ten classes"."""
+        return NONE_OF_THE_TEN if self.none_of_the_classes else self.label
+
+    @property
     def settled_label(self) -> str | None:
-        """The class staff settled on when they reviewed it (the predicted one, confirmed, or their correction);
-        None while it waits for review."""
+        """What staff settled on when they reviewed it: what the site showed, confirmed, or their correction (a
+        class or NONE_OF_THE_TEN); None while it waits for review."""
         if self.review_status == self.ReviewStatus.CORRECTED:
             return self.reviewed_label
-        return self.label if self.review_status == self.ReviewStatus.CONFIRMED else None
+        return self.shown_label if self.review_status == self.ReviewStatus.CONFIRMED else None
 
     @property
     def verdict(self) -> str:

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from classifier.selectors import SHOWN_LABELS
+from classifier.class_names import SHOWN_LABELS
 from mlcore.labels import CLASSES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -108,9 +108,10 @@ _PREDICTION = {
         "review_status": {"type": "string", "enum": ["pending", "confirmed", "corrected"]},
         "reviewed_label": {
             "type": ["string", "null"],
-            "enum": [*CLASSES, None],
-            "description": "The class staff settled on: the predicted one when they confirmed it, another when they "
-            "corrected it; null until they review it.",
+            "enum": [*SHOWN_LABELS, None],
+            "description": "What staff settled on: what the site showed when they confirmed it (its class, or `none` "
+            "for 'Not one of the ten classes'), their correction (a class, or `none`) when they corrected it; null "
+            "until they review it.",
         },
     },
 }

@@ -1,11 +1,12 @@
-"""The sentences of a prediction's page that depend on its figures, ready to print in the active language.
+"""The sentences of a prediction's page (and of its row in the admin) that depend on its figures, ready to print in
+the active language.
 
 The template only lays them out. Each text keeps the msgid the template used to hold, so its translation stays.
 """
 
 from django.utils.translation import gettext
 
-from classifier.class_names import class_name
+from classifier.class_names import class_name, shown_name
 
 
 def heat_map_alt(prediction) -> str:
@@ -56,3 +57,16 @@ def feedback_said(label: str) -> str:
     if label[0] in "aeiou":
         return gettext("You said: it is an %(said_name)s.") % {"said_name": class_name(label)}
     return gettext("You said: it is a %(said_name)s.") % {"said_name": class_name(label)}
+
+
+def review_lines(prediction) -> list[str]:
+    """What staff decided and what the owner says, a short line each, for the admin: "Corrected to cat",
+    "Confirmed" or "Not reviewed", then "Owner says: dog" (or "none of these", as they chose it) when the owner
+    disagreed."""
+    if prediction.review_status == prediction.ReviewStatus.CORRECTED:
+        lines = [gettext("Corrected to %(class)s") % {"class": shown_name(prediction.reviewed_label)}]
+    else:
+        lines = [prediction.get_review_status_display()]
+    if prediction.feedback_label:
+        lines.append(gettext("Owner says: %(class)s") % {"class": prediction.get_feedback_label_display()})
+    return lines

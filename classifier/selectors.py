@@ -8,6 +8,7 @@ import numpy as np
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from classifier.class_names import NONE_OF_THE_TEN
 from classifier.images import square_from_image
 from classifier.models import ApiToken, ModelVersion, Prediction
 from classifier.storage import STORAGE_ERRORS, StorageUnavailable
@@ -17,8 +18,6 @@ from mlcore.preprocessing import ImageError, resize_pixels, to_model_input
 
 logger = logging.getLogger(__name__)
 
-NONE_OF_THE_TEN = "none"  # what History and the API filter by for the answers "none of the ten classes"
-SHOWN_LABELS = (*CLASSES, NONE_OF_THE_TEN)
 
 # How exactly a token's last use is kept: writing it on every request cost an upload 2 ms of a database write.
 TOKEN_USE_PRECISION = timedelta(minutes=1)
@@ -99,7 +98,9 @@ def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.wa
     their reviewed classes; None when there are none. A stored file that cannot be read is skipped and reported to
     `warn`."""
     images, labels = [], []
-    reviewed = Prediction.objects.reviewed_for_training().only("image", "label", "review_status", "reviewed_label")
+    reviewed = Prediction.objects.reviewed_for_training().only(
+        "image", "label", "none_of_the_classes", "review_status", "reviewed_label"
+    )
     for prediction in reviewed.order_by("pk"):
         try:
             with prediction.image.open("rb") as stored:
@@ -107,8 +108,7 @@ def reviewed_uploads_as_training_data(*, warn: Callable[[str], None] = logger.wa
         except (*STORAGE_ERRORS, ImageError) as error:
             warn(f"Skipped prediction {prediction.pk}: its image {prediction.image.name} cannot be read ({error})")
             continue
-        corrected = prediction.review_status == Prediction.ReviewStatus.CORRECTED
-        labels.append(CLASSES.index(prediction.reviewed_label if corrected else prediction.label))
+        labels.append(CLASSES.index(prediction.settled_label))
     if not images:
         return None
     return Split(images=np.stack(images), labels=np.array(labels, dtype=np.int64))

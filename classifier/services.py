@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from classifier import selectors
-from classifier.class_names import class_name
+from classifier.class_names import NONE_OF_THE_TEN, SHOWN_LABELS, class_name
 from classifier.images import (
     ImageRejected,
     inspect_image,
@@ -38,7 +38,6 @@ from classifier.serving import (
 )
 from classifier.storage import STORAGE_ERRORS, StorageUnavailable
 from mlcore.bundle import BundleError, read_metadata
-from mlcore.labels import CLASSES
 from mlcore.preprocessing import ImageError
 
 logger = logging.getLogger(__name__)
@@ -321,13 +320,15 @@ def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
 
 
 def prediction_confirm(*, prediction: Prediction, reviewer) -> Prediction:
+    """Staff say what the site showed (a class, or "none of the ten classes") is right."""
     return _review(prediction, reviewer, Prediction.ReviewStatus.CONFIRMED, "")
 
 
 def prediction_correct(*, prediction: Prediction, reviewer, label: str) -> Prediction:
-    if label not in CLASSES:
-        raise ValueError(f"{label!r} is not one of the classes")
-    if label == prediction.label:
+    """Staff say the photo shows `label`: a class, or NONE_OF_THE_TEN. What the site showed is confirmed instead."""
+    if label not in SHOWN_LABELS:
+        raise ValueError(f"{label!r} is not one of the classes or {NONE_OF_THE_TEN!r}")
+    if label == prediction.shown_label:
         return prediction_confirm(prediction=prediction, reviewer=reviewer)
     return _review(prediction, reviewer, Prediction.ReviewStatus.CORRECTED, label)
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from classifier import presenters, selectors, services
 from classifier.api import bearer_user
+from classifier.class_names import SHOWN_LABELS
 from classifier.images import png_bytes, square_from_image
 from classifier.models import Prediction
 from classifier.serving import ClassifierUnavailable
@@ -78,7 +79,7 @@ def prediction_list(request):
     label = request.GET.get("label") or None
     predictions = selectors.prediction_list_for_user(user=request.user, label=label)
     page = Paginator(predictions, PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = label if label in selectors.SHOWN_LABELS else None
+    shown = label if label in SHOWN_LABELS else None
     context = {
         "page": page,
         "label": shown,

@@ -140,7 +140,7 @@ def test_the_admin_labels_our_models_in_ukrainian(client, staff_user, user):
     page = client.get("/admin/", **UKRAINIAN).content.decode()
     assert "Класифікатор" in page and "Передбачення" in page and "Розмови" in page and "Версії моделі" in page
     changelist = client.get("/admin/classifier/prediction/", **UKRAINIAN).content.decode()
-    assert "Виправити на «кіт»" in changelist and "Підтвердити передбачений клас" in changelist
+    assert "Виправити на «кіт»" in changelist and "Підтвердити те, що показав сайт" in changelist
 
 
 def test_the_password_reset_email_is_in_the_users_language(client, make_user, mailoutbox):

@@ -18,3 +18,9 @@ def percent(value, digits=1):
 def class_name(label):
     """A class as the reader calls it: "cat" -> "кіт" on a Ukrainian page."""
     return class_names.class_name(label)
+
+
+@register.filter
+def shown_name(label):
+    """A class, or "none" as "none of the ten classes": what a review settled on."""
+    return class_names.shown_name(label)

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
@@ -96,3 +98,14 @@ def photos(tmp_path):
         path.write_bytes(data)
         paths[name.split("-", 1)[0]] = path
     return paths
+
+
+def signed_in_context(new_context, live_server, user, locale: str):
+    """A browser that asks for `locale` first, signed in as `user` with a session made on the server."""
+    client = Client()
+    client.force_login(user)
+    context = new_context()
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+    context.set_extra_http_headers({"Accept-Language": f"{locale},{locale[:2]};q=0.9"})
+    return context

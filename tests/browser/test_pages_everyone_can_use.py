@@ -8,12 +8,11 @@ which the Content-Security-Policy does not block; no CDN is involved."""
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from playwright.sync_api import expect
 
 from chat.models import Message
 from chat.services import conversation_create
+from tests.browser.conftest import signed_in_context
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes
 
@@ -48,17 +47,6 @@ def site(user, fake_openai):
     Message.objects.create(conversation=conversation, role="user", content="What is **CIFAR-10**?")
     Message.objects.create(conversation=conversation, role="assistant", content="Ten classes of `32x32` photos.")
     return {"prediction": prediction, "conversation": conversation}
-
-
-def signed_in_context(new_context, live_server, user, locale: str):
-    """A browser that asks for `locale` first, signed in as `user` with a session made on the server."""
-    client = Client()
-    client.force_login(user)
-    context = new_context()
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
-    context.set_extra_http_headers({"Accept-Language": f"{locale},{locale[:2]};q=0.9"})
-    return context
 
 
 def signed_out_pages(site):

@@ -90,17 +90,28 @@ def test_an_image_part_without_a_filename_is_told_to_send_one(api):
 
 
 def test_the_owner_reads_what_staff_decided(api, user, staff_user):
-    corrected, confirmed, waiting = (make_prediction(user, f"{name}.jpg") for name in ("a", "b", "c"))
+    corrected, confirmed, waiting, confirmed_none, corrected_none = (
+        make_prediction(user, f"{name}.jpg") for name in ("a", "b", "c", "d", "e")
+    )
+    Prediction.objects.exclude(pk=confirmed_none.pk).update(none_of_the_classes=False)
+    Prediction.objects.filter(pk=confirmed_none.pk).update(none_of_the_classes=True)  # the site showed none of them
+    corrected, confirmed, confirmed_none, corrected_none = Prediction.objects.filter(
+        pk__in=[corrected.pk, confirmed.pk, confirmed_none.pk, corrected_none.pk]
+    ).order_by("original_name")
     other = next(name for name in CLASSES if name != corrected.label)
     prediction_correct(prediction=corrected, reviewer=staff_user, label=other)
     prediction_confirm(prediction=confirmed, reviewer=staff_user)
+    prediction_confirm(prediction=confirmed_none, reviewer=staff_user)
+    prediction_correct(prediction=corrected_none, reviewer=staff_user, label="none")
     answers = {item["id"]: item for item in api.get("/api/v1/predictions").json()["predictions"]}
-    assert (answers[corrected.pk]["review_status"], answers[corrected.pk]["reviewed_label"]) == ("corrected", other)
-    assert (answers[confirmed.pk]["review_status"], answers[confirmed.pk]["reviewed_label"]) == (
-        "confirmed",
-        confirmed.label,
-    )
-    assert (answers[waiting.pk]["review_status"], answers[waiting.pk]["reviewed_label"]) == ("pending", None)
+    decided = {pk: (answer["review_status"], answer["reviewed_label"]) for pk, answer in answers.items()}
+    assert decided == {
+        corrected.pk: ("corrected", other),
+        confirmed.pk: ("confirmed", confirmed.label),
+        waiting.pk: ("pending", None),
+        confirmed_none.pk: ("confirmed", "none"),
+        corrected_none.pk: ("corrected", "none"),
+    }
 
 
 def test_the_list_filters_by_what_the_site_showed_none_of_the_ten_included(api, user):

@@ -166,6 +166,19 @@ def test_reviewed_uploads_become_training_images_with_their_reviewed_labels(revi
     assert np.array_equal(resize_pixels(data.images[1:], size)[0], _model_input(corrected))
 
 
+def test_uploads_settled_as_none_of_the_ten_are_not_training_images(reviewed, user, staff_user):
+    """Neither a "none of the ten" answer staff confirmed (its closest class is not what it shows) nor one they
+    corrected to none of the ten has one of the ten classes to learn."""
+    photos = list(cifar_test_images().items())[4:6]  # not those of `reviewed`
+    confirmed_none, corrected_to_none = (make_prediction(user, name, data) for name, data in photos)
+    Prediction.objects.filter(pk=confirmed_none.pk).update(none_of_the_classes=True)
+    confirmed_none.refresh_from_db()
+    prediction_confirm(prediction=confirmed_none, reviewer=staff_user)
+    prediction_correct(prediction=corrected_to_none, reviewer=staff_user, label="none")
+    data = reviewed_uploads_as_training_data()
+    assert [CLASSES[index] for index in data.labels] == [reviewed["confirmed"].label, reviewed["corrected_to"]]
+
+
 def test_no_reviewed_uploads_is_none(user):
     make_prediction(user)
     assert reviewed_uploads_as_training_data() is None

@@ -122,9 +122,9 @@ def test_the_service_refuses_files_over_the_limit_itself(user, settings):
     assert caught.value.status == 413
 
 
-def test_correcting_to_the_predicted_class_counts_as_confirming(user, staff_user):
+def test_correcting_to_what_the_site_showed_counts_as_confirming(user, staff_user):
     prediction = prediction_create(owner=user, upload=SimpleUploadedFile("a.jpg", image_bytes()))
-    services.prediction_correct(prediction=prediction, reviewer=staff_user, label=prediction.label)
+    services.prediction_correct(prediction=prediction, reviewer=staff_user, label=prediction.shown_label)
     assert prediction.review_status == "confirmed"
     with pytest.raises(ValueError, match="not one of the classes"):
         services.prediction_correct(prediction=prediction, reviewer=staff_user, label="unicorn")
