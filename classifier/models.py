@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from classifier import verdicts
-from classifier.class_names import CLASS_NAMES, NONE_OF_THE_TEN, class_name
+from classifier.class_names import CLASS_NAMES, NONE_OF_THE_TEN, class_name, shown_name
 from mlcore.labels import CLASSES
 
 LABEL_CHOICES = [(name, CLASS_NAMES[name]) for name in CLASSES]
@@ -145,6 +145,8 @@ class Prediction(models.Model):
         verbose_name_plural = _("predictions")
 
     def __str__(self):
+        if self.none_of_the_classes:  # the closest class would read as the answer (the admin page's heading)
+            return f"{self.original_name}: {shown_name(NONE_OF_THE_TEN)}"
         return f"{self.original_name}: {self.label} ({self.confidence:.0%})"
 
     def get_absolute_url(self):

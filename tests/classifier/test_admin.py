@@ -312,3 +312,12 @@ def test_view_only_staff_can_neither_revoke_tokens_nor_activate_a_model_version(
     token.refresh_from_db()
     version.refresh_from_db()
     assert token.revoked_at is None and not version.is_active
+
+
+def test_the_page_of_a_none_of_the_ten_answer_is_titled_with_that_answer_not_the_closest_class(
+    staff_client, predictions
+):
+    prediction = predictions[0]
+    Prediction.objects.filter(pk=prediction.pk).update(none_of_the_classes=True)
+    page = staff_client.get(f"{CHANGELIST}{prediction.pk}/change/").content.decode()
+    assert f"<h2>{prediction.original_name}: none of the ten classes</h2>" in page
