@@ -1,4 +1,5 @@
-"""The sentences of a prediction's page that depend on its figures, ready to print in the active language.
+"""The sentences of a prediction's page, and of its card in History, that depend on its figures, ready to print
+in the active language.
 
 The template only lays them out. Each text keeps the msgid the template used to hold, so its translation stays.
 """
@@ -56,3 +57,18 @@ def feedback_said(label: str) -> str:
     if label[0] in "aeiou":
         return gettext("You said: it is an %(said_name)s.") % {"said_name": class_name(label)}
     return gettext("You said: it is a %(said_name)s.") % {"said_name": class_name(label)}
+
+
+def review_note(prediction) -> dict | None:
+    """The card's word on the review: what staff decided ("Corrected: cat", "Confirmed"), or, until they decide,
+    what the owner said is wrong with the answer, marked as awaiting review; None when there is neither."""
+    if prediction.settled_label:
+        text = prediction.get_review_status_display()
+        if prediction.review_status == prediction.ReviewStatus.CORRECTED:
+            text = f"{text}: {class_name(prediction.reviewed_label)}"
+        return {"text": text, "awaiting": False}
+    if prediction.feedback_label:
+        label = prediction.feedback_label
+        said = gettext("none of the ten classes") if label == "none" else class_name(label)
+        return {"text": gettext("You said: %(said)s — awaiting review") % {"said": said}, "awaiting": True}
+    return None

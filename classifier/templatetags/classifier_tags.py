@@ -1,6 +1,6 @@
 from django import template
 
-from classifier import class_names, formats
+from classifier import class_names, formats, presenters
 
 register = template.Library()
 
@@ -18,3 +18,9 @@ def percent(value, digits=1):
 def class_name(label):
     """A class as the reader calls it: "cat" -> "кіт" on a Ukrainian page."""
     return class_names.class_name(label)
+
+
+@register.filter
+def review_note(prediction):
+    """A History card's word on the review: {"text", "awaiting"}, or None."""
+    return presenters.review_note(prediction)
