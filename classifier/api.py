@@ -4,8 +4,10 @@ It speaks English whatever the request's Accept-Language says: class names, verd
 scripts rely on.
 """
 
+import json
 from functools import wraps
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
@@ -21,8 +23,13 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
-class QueryError(ValueError):
-    """A query parameter outside what the OpenAPI description allows; answered 400 with this message."""
+class RequestRefused(ValueError):
+    """A query parameter or body outside what the OpenAPI description allows; answered with this message and
+    `status`."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 def error(message: str, status: int, **headers) -> JsonResponse:
@@ -66,8 +73,8 @@ def api_view(methods):
                 _each_once(request)
                 _explained(request)
                 return view(request, *args, **kwargs)
-            except QueryError as refusal:
-                return error(str(refusal), 400)
+            except RequestRefused as refusal:
+                return error(str(refusal), refusal.status)
 
         return wrapped
 
@@ -81,8 +88,8 @@ def predictions(request):
     page_size = _whole_number(request, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     number = _whole_number(request, "page", 1)
     label = request.GET.get("label")
-    if label is not None and label not in SHOWN_LABELS:
-        raise QueryError(f"label must be one of: {', '.join(SHOWN_LABELS)}.")
+    if label is not None:
+        _check_label(label)
     paginator = Paginator(selectors.prediction_list_for_user(user=request.user, label=label), page_size)
     try:
         page = paginator.page(number)
@@ -113,13 +120,48 @@ def prediction(request, pk):
     return JsonResponse(prediction_json(request, found))
 
 
+@api_view(["POST", "DELETE"])
+def prediction_feedback(request, pk):
+    """The owner says what the photo really shows, as the page's "Is this wrong?" does; DELETE withdraws it."""
+    found = selectors.prediction_get_for_owner(user=request.user, pk=pk)
+    if found is None:
+        return error("No such prediction.", 404)
+    label = _feedback_label(request) if request.method == "POST" else ""  # the page withdraws with an empty label
+    try:
+        services.prediction_feedback(prediction=found, label=label)
+    except services.FeedbackAgreesWithModel as refusal:
+        return error(str(refusal), 409)
+    return JsonResponse(prediction_json(request, found))
+
+
+def _check_label(label) -> None:
+    if label not in SHOWN_LABELS:
+        raise RequestRefused(f"label must be one of: {', '.join(SHOWN_LABELS)}.")
+
+
+def _feedback_label(request) -> str:
+    """The label of a feedback body, `{"label": "cat"}`, refused unless it is exactly that shape."""
+    if request.content_type != "application/json":
+        raise RequestRefused('Send the body as JSON with Content-Type: application/json, as {"label": "cat"}.', 415)
+    try:
+        body = json.loads(request.body)
+    except RequestDataTooBig:
+        raise RequestRefused('The body is too large: a feedback body is {"label": "cat"}.', 413) from None
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        raise RequestRefused('The body is not JSON: send {"label": "cat"}.') from None
+    if not isinstance(body, dict) or set(body) != {"label"}:
+        raise RequestRefused('The body must be a JSON object with one field, label: {"label": "cat"}.')
+    _check_label(body["label"])
+    return body["label"]
+
+
 def _whole_number(request, name: str, default: int, most: int | None = None) -> int:
     text = request.GET.get(name)
     if text is None:
         return default
     value = int(text) if text.isascii() and text.isdigit() else 0
     if value < 1 or (most is not None and value > most):
-        raise QueryError(f"{name} must be a whole number {f'from 1 to {most}' if most else 'from 1 up'}.")
+        raise RequestRefused(f"{name} must be a whole number {f'from 1 to {most}' if most else 'from 1 up'}.")
     return value
 
 
@@ -127,14 +169,14 @@ def _each_once(request) -> None:
     """Every query parameter the description names takes one value; `?page=1&page=2` is refused, not guessed at."""
     for name, values in request.GET.lists():
         if len(values) > 1:
-            raise QueryError(f"{name} is given {len(values)} times; give it once.")
+            raise RequestRefused(f"{name} is given {len(values)} times; give it once.")
 
 
 def _explained(request) -> bool:
     """Whether the caller asked for heat maps (?explain=1); 0 or 1 only, as the description says."""
     value = request.GET.get("explain")
     if value not in (None, "0", "1"):
-        raise QueryError("explain must be 0 or 1.")
+        raise RequestRefused("explain must be 0 or 1.")
     return value == "1"
 
 
@@ -197,6 +239,7 @@ def prediction_json(request, prediction, *, make_heat_map: bool = True) -> dict:
         "inference_ms": prediction.inference_ms,
         "review_status": prediction.review_status,
         "reviewed_label": prediction.settled_label,
+        "feedback_label": prediction.feedback_label or None,
     }
     if _explained(request):
         body["heat_map"] = heat_map_json(request, prediction, make=make_heat_map)

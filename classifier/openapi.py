@@ -113,8 +113,30 @@ _PREDICTION = {
             "for 'Not one of the ten classes'), their correction (a class, or `none`) when they corrected it; null "
             "until they review it.",
         },
+        "feedback_label": {
+            "type": ["string", "null"],
+            "enum": [*SHOWN_LABELS, None],
+            "description": "What the owner said the photo really shows, when they said the answer is wrong (on the "
+            "prediction's page or with POST /predictions/{id}/feedback): a class, or `none` for none of the ten; "
+            "null when they said nothing or withdrew it.",
+        },
     },
 }
+
+
+_FEEDBACK_BODY = {
+    "type": "object",
+    "required": ["label"],
+    "additionalProperties": False,
+    "properties": {
+        "label": {
+            "type": "string",
+            "enum": list(SHOWN_LABELS),
+            "description": "The class the photo really shows, or `none`: none of the ten. Not the predicted class.",
+        }
+    },
+}
+_UPDATED = _response("The prediction, with the caller's feedback_label", {"$ref": "#/components/schemas/Prediction"})
 
 
 def _limit_text(kind: str) -> str:
@@ -261,6 +283,35 @@ def openapi_description(server_url: str) -> dict:
                 "delete": {
                     "summary": "Delete one of the caller's predictions and its image",
                     "responses": {"204": {"description": "Deleted"}} | _ERRORS | _TOO_LONG,
+                },
+            },
+            "/predictions/{id}/feedback": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "post": {
+                    "summary": "Say the answer is wrong: what the photo really shows (as the prediction's page does)",
+                    "description": "Staff see it among the disputed predictions until they review it. Saying it "
+                    "again replaces what was said.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _FEEDBACK_BODY}}},
+                    "responses": {
+                        "200": _UPDATED,
+                        "400": _response(
+                            "The body is not JSON, not an object with exactly one field `label`, or the label is not "
+                            "one of the classes or `none` (the message lists them)."
+                        ),
+                        "401": _ERRORS["401"],
+                        "404": _ERRORS["404"],
+                        "409": _response("The label is the class the model gave: there is nothing to dispute."),
+                        "413": _response(
+                            "The body is larger than the server reads "
+                            f"({settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20:g} MB)."
+                        ),
+                        "415": _response("The body is not sent as application/json."),
+                    }
+                    | _TOO_LONG,
+                },
+                "delete": {
+                    "summary": "Withdraw what the caller said of the answer",
+                    "responses": {"200": _UPDATED, "401": _ERRORS["401"], "404": _ERRORS["404"]} | _TOO_LONG,
                 },
             },
         },

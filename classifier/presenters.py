@@ -1,5 +1,5 @@
-"""The sentences of a prediction's page (and of its row in the admin) that depend on its figures, ready to print in
-the active language.
+"""The sentences of a prediction's page, of its card in History and of its row in the admin that depend on its
+figures, ready to print in the active language.
 
 The template only lays them out. Each text keeps the msgid the template used to hold, so its translation stays.
 """
@@ -70,3 +70,17 @@ def review_lines(prediction) -> list[str]:
     if prediction.feedback_label:
         lines.append(gettext("Owner says: %(class)s") % {"class": prediction.get_feedback_label_display()})
     return lines
+
+
+def review_note(prediction) -> dict | None:
+    """The card's word on the review: what staff decided ("Corrected: cat", "Confirmed"), or, until they decide,
+    what the owner said is wrong with the answer, marked as awaiting review; None when there is neither."""
+    if prediction.settled_label:
+        text = prediction.get_review_status_display()
+        if prediction.review_status == prediction.ReviewStatus.CORRECTED:
+            text = f"{text}: {shown_name(prediction.reviewed_label)}"
+        return {"text": text, "awaiting": False}
+    if prediction.feedback_label:
+        said = shown_name(prediction.feedback_label)
+        return {"text": gettext("You said: %(said)s — awaiting review") % {"said": said}, "awaiting": True}
+    return None

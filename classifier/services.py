@@ -302,6 +302,10 @@ def prediction_heat_map(*, prediction: Prediction):
     return cells
 
 
+class FeedbackAgreesWithModel(ValueError):
+    """The owner's "it is a …" names the class the model gave: nothing to dispute."""
+
+
 def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
     """Record what the owner says the photo really shows (a class other than the predicted one, or "none");
     an empty label withdraws what they said."""
@@ -309,7 +313,7 @@ def prediction_feedback(*, prediction: Prediction, label: str) -> Prediction:
     if label and label not in choices:
         raise ValueError(gettext("“%(label)s” is not one of the classes or “none”.") % {"label": label})
     if label == prediction.label:
-        raise ValueError(
+        raise FeedbackAgreesWithModel(
             gettext("“%(label)s” is what the model said; choose the class the photo really shows.")
             % {"label": class_name(label)}
         )

@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("api/v1/predictions", api.predictions, name="api_predictions"),
     path("api/v1/predictions/<int:pk>", api.prediction, name="api_prediction"),
+    path("api/v1/predictions/<int:pk>/feedback", api.prediction_feedback, name="api_prediction_feedback"),
     path("api/v1/openapi.json", api.openapi, name="api_openapi"),
     re_path(r"^api/(?P<path>[\s\S]*)$", api.not_found),  # [\s\S]: a path with a newline (%0A) is still the API's
 ]

@@ -1,6 +1,6 @@
 from django import template
 
-from classifier import class_names, formats
+from classifier import class_names, formats, presenters
 
 register = template.Library()
 
@@ -24,3 +24,9 @@ def class_name(label):
 def shown_name(label):
     """A class, or "none" as "none of the ten classes": what a review settled on."""
     return class_names.shown_name(label)
+
+
+@register.filter
+def review_note(prediction):
+    """A History card's word on the review: {"text", "awaiting"}, or None."""
+    return presenters.review_note(prediction)

@@ -2,7 +2,7 @@
 
 Schemathesis generates requests from /api/v1/openapi.json for every operation (examples, coverage, fuzzing and
 stateful phases, every check) and sends them, with a real API token, to a real gunicorn server on 127.0.0.1 with
-a database of its own. The run makes about 4,500 requests, one at a time, and takes two to three minutes; the rest
+a database of its own. The run makes about 6,300 requests, one at a time, and takes three to eight minutes; the rest
 of the suite mostly keeps one core busy, so the run goes on beside it (tests/conftest.py starts it once the tests
 are collected) and the test waits for it at the end. Nothing is shared with the other tests: its own database,
 media folder, server and port.

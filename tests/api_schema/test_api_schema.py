@@ -17,6 +17,8 @@ OPERATIONS = {
     ("GET", "/predictions"),
     ("GET", "/predictions/{id}"),
     ("DELETE", "/predictions/{id}"),
+    ("POST", "/predictions/{id}/feedback"),
+    ("DELETE", "/predictions/{id}/feedback"),
 }
 CASES_PER_OPERATION = 1000
 

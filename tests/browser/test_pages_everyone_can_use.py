@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from chat.models import Message
 from chat.services import conversation_create
+from classifier.services import prediction_feedback
 from tests.browser.conftest import signed_in_context
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes
@@ -40,9 +41,10 @@ STICKING_OUT = """() => {
 
 @pytest.fixture
 def site(user, fake_openai):
-    """What a signed-in user has made: a prediction of a real photo and a conversation with an answer."""
+    """What a signed-in user has made: a prediction of a real photo, which they said is none of the ten (so History
+    shows its longest mark, "awaiting review"), and a conversation with an answer."""
     name, data = next(iter(cifar_test_images().items()))
-    prediction = make_prediction(user, name, data)
+    prediction = prediction_feedback(prediction=make_prediction(user, name, data), label="none")
     conversation = conversation_create(owner=user)
     Message.objects.create(conversation=conversation, role="user", content="What is **CIFAR-10**?")
     Message.objects.create(conversation=conversation, role="assistant", content="Ten classes of `32x32` photos.")

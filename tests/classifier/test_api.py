@@ -5,7 +5,9 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.test import Client
 
+from classifier.class_names import SHOWN_LABELS
 from classifier.models import ApiToken, Prediction
 from classifier.selectors import api_token_authenticate
 from classifier.services import api_token_create, api_token_revoke, prediction_confirm, prediction_correct
@@ -256,7 +258,7 @@ def test_a_query_parameter_given_twice_is_refused_naming_it(api, user):
 def test_the_openapi_description_lists_the_endpoints(client):
     body = client.get("/api/v1/openapi.json").json()
     assert body["openapi"].startswith("3.")
-    assert set(body["paths"]) == {"/predictions", "/predictions/{id}"}
+    assert set(body["paths"]) == {"/predictions", "/predictions/{id}", "/predictions/{id}/feedback"}
     assert set(body["paths"]["/predictions/{id}"]) >= {"get", "delete"}
     assert body["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
@@ -317,3 +319,111 @@ def test_a_tokens_last_use_is_kept_to_the_minute_without_a_write_per_request(use
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=first_use - timedelta(minutes=2))
     api_token_authenticate(key=key)
     assert ApiToken.objects.get(pk=token.pk).last_used_at > first_use - timedelta(minutes=1)
+
+
+# --- "it is a …": the owner's feedback, as the prediction's page takes it ---------------------------------------
+
+
+def feedback(api, prediction_id, body, **options):
+    return api.post(f"/api/v1/predictions/{prediction_id}/feedback", body, content_type="application/json", **options)
+
+
+def another_class(prediction) -> str:
+    return next(name for name in ("dog", "cat") if name != prediction.label)
+
+
+def test_the_owner_says_it_is_another_class_and_sees_it_on_the_page_and_staff_in_the_disputed(api, user, staff_user):
+    prediction, quiet = make_prediction(user, "mine.jpg"), make_prediction(user, "quiet.jpg")
+    said = another_class(prediction)
+    response = feedback(api, prediction.pk, {"label": said})
+    assert response.status_code == 200
+    assert response.json()["id"] == prediction.pk and response.json()["feedback_label"] == said
+    assert api.get(f"/api/v1/predictions/{prediction.pk}").json()["feedback_label"] == said
+    assert api.get(f"/api/v1/predictions/{quiet.pk}").json()["feedback_label"] is None
+    page = Client()
+    page.force_login(user)
+    assert f"You said: it is a {said}." in page.get(prediction.get_absolute_url()).content.decode()
+    staff = Client()
+    staff.force_login(staff_user)
+    disputed = staff.get("/admin/classifier/prediction/?feedback=disputed").context["cl"].result_list
+    assert [item.pk for item in disputed] == [prediction.pk]
+
+
+def test_the_owner_says_none_of_the_ten_then_withdraws_it(api, user):
+    prediction = make_prediction(user)
+    assert feedback(api, prediction.pk, {"label": "none"}).json()["feedback_label"] == "none"
+    prediction.refresh_from_db()
+    assert prediction.feedback_label == "none" and prediction.feedback_at is not None
+    withdrawn = api.delete(f"/api/v1/predictions/{prediction.pk}/feedback")
+    assert withdrawn.status_code == 200 and withdrawn.json()["feedback_label"] is None
+    prediction.refresh_from_db()
+    assert prediction.feedback_label == "" and prediction.feedback_at is None
+    assert api.delete(f"/api/v1/predictions/{prediction.pk}/feedback").status_code == 200  # nothing left: still 200
+
+
+LABELS = ", ".join(SHOWN_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"label": "unicorn"}, f"label must be one of: {LABELS}."),
+        ({"label": "Dog"}, f"label must be one of: {LABELS}."),
+        ({"label": ""}, f"label must be one of: {LABELS}."),
+        ({"label": ["dog"]}, f"label must be one of: {LABELS}."),
+        ({}, 'The body must be a JSON object with one field, label: {"label": "cat"}.'),
+        ({"label": "dog", "also": 1}, 'The body must be a JSON object with one field, label: {"label": "cat"}.'),
+        (["dog"], 'The body must be a JSON object with one field, label: {"label": "cat"}.'),
+        ("{label: dog", 'The body is not JSON: send {"label": "cat"}.'),
+        ("[" * 100_000, 'The body is not JSON: send {"label": "cat"}.'),
+        (b"\xff\xfe\xfa", 'The body is not JSON: send {"label": "cat"}.'),
+    ],
+)
+def test_a_body_that_is_not_one_known_label_answers_400_saying_what_to_send(api, user, body, message):
+    prediction = make_prediction(user)
+    response = feedback(api, prediction.pk, body)
+    assert response.status_code == 400 and response.json() == {"error": message}
+    prediction.refresh_from_db()
+    assert prediction.feedback_label == ""
+
+
+def test_the_class_the_model_gave_is_a_409_as_the_page_refuses_it(api, user):
+    prediction = make_prediction(user)
+    response = feedback(api, prediction.pk, {"label": prediction.label})
+    assert response.status_code == 409
+    assert response.json()["error"].endswith("is what the model said; choose the class the photo really shows.")
+
+
+def test_feedback_on_someone_elses_or_a_missing_prediction_is_404_and_changes_nothing(api, other_user):
+    theirs = make_prediction(other_user)
+    for response in (
+        feedback(api, theirs.pk, {"label": another_class(theirs)}),
+        api.delete(f"/api/v1/predictions/{theirs.pk}/feedback"),
+        feedback(api, theirs.pk + 1, {"label": "none"}),
+    ):
+        assert response.status_code == 404 and response.json() == {"error": "No such prediction."}
+    theirs.refresh_from_db()
+    assert theirs.feedback_label == ""
+
+
+def test_feedback_needs_a_token_json_and_post_or_delete(client, api, user, settings):
+    prediction = make_prediction(user)
+    url = f"/api/v1/predictions/{prediction.pk}/feedback"
+    assert Client().post(url, {"label": "none"}, content_type="application/json").status_code == 401
+    form = api.post(url, {"label": "none"})
+    assert form.status_code == 415 and "Content-Type: application/json" in form.json()["error"]
+    wrong = api.get(url)
+    assert wrong.status_code == 405 and wrong["Allow"] == "POST, DELETE"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    large = feedback(api, prediction.pk, {"label": "none", "padding": "x" * 200})
+    assert large.status_code == 413 and "too large" in large.json()["error"]
+    prediction.refresh_from_db()
+    assert prediction.feedback_label == ""
+
+
+def test_the_description_gives_the_feedback_labels_and_answers(client):
+    path = client.get("/api/v1/openapi.json").json()["paths"]["/predictions/{id}/feedback"]
+    body = path["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["label"]["enum"] == list(SHOWN_LABELS) and body["required"] == ["label"]
+    assert {"200", "400", "401", "404", "409", "413", "415"} <= set(path["post"]["responses"])
+    assert {"200", "401", "404"} <= set(path["delete"]["responses"])

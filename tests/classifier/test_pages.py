@@ -9,7 +9,7 @@ from django.test import Client
 from PIL import Image
 
 from classifier.models import Prediction
-from classifier.services import prediction_confirm, prediction_correct
+from classifier.services import prediction_confirm, prediction_correct, prediction_feedback
 from tests.classifier.factories import make_prediction
 from tests.conftest import cifar_test_images, image_bytes
 
@@ -193,8 +193,26 @@ def test_history_shows_what_staff_decided(owner_client, user, staff_user):
     prediction_correct(prediction=corrected, reviewer=staff_user, label=other)
     prediction_confirm(prediction=confirmed, reviewer=staff_user)
     page = " ".join(owner_client.get("/predictions/").content.decode().split())
-    assert f'<span class="review"> Corrected: {other}</span>' in page
-    assert '<span class="review"> Confirmed</span>' in page
+    assert f'<span class="review">Corrected: {other}</span>' in page
+    assert '<span class="review">Confirmed</span>' in page
+
+
+def test_history_marks_what_the_owner_said_is_wrong_until_staff_review_it(owner_client, user, staff_user):
+    disputed, none_of_them, quiet = (make_prediction(user, f"{name}.jpg") for name in ("dog", "none", "quiet"))
+    said = next(name for name in ("dog", "cat") if name != disputed.label)
+    prediction_feedback(prediction=disputed, label=said)
+    prediction_feedback(prediction=none_of_them, label="none")
+    page = " ".join(owner_client.get("/predictions/").content.decode().split())
+    assert f'<span class="review awaiting">You said: {said} — awaiting review</span>' in page
+    assert '<span class="review awaiting">You said: none of the ten classes — awaiting review</span>' in page
+    assert page.count("awaiting review") == 2  # not on the card nobody disputed
+    ukrainian = owner_client.get("/predictions/", HTTP_ACCEPT_LANGUAGE="uk").content.decode()
+    assert ukrainian.count('class="review awaiting"') == 2 and "awaiting review" not in ukrainian
+
+    prediction_correct(prediction=disputed, reviewer=staff_user, label=said)
+    page = " ".join(owner_client.get("/predictions/").content.decode().split())
+    assert f'<span class="review">Corrected: {said}</span>' in page
+    assert page.count("awaiting review") == 1
 
 
 def test_the_owner_deletes_a_prediction_and_its_file(

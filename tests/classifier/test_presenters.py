@@ -2,7 +2,8 @@
 
 from django.utils import translation
 
-from classifier.presenters import _answer, feedback_said
+from classifier.models import Prediction
+from classifier.presenters import _answer, feedback_said, review_note
 
 ROW = {"label": "dog", "probability": "61.0%", "other": "35.0%", "other_first": False, "unlike_training": False}
 
@@ -24,3 +25,19 @@ def test_what_the_owner_said_takes_the_right_article_and_is_translated():
     with translation.override("uk"):
         assert feedback_said("frog") != "You said: it is a frog."
         assert "жаб" in feedback_said("frog").lower()
+
+
+@translation.override("en")
+def test_a_cards_review_note_is_staffs_decision_else_what_the_owner_said_awaiting_review():
+    assert review_note(Prediction(label="cat")) is None
+    assert review_note(Prediction(label="cat", feedback_label="dog")) == {
+        "text": "You said: dog — awaiting review",
+        "awaiting": True,
+    }
+    corrected = Prediction(label="cat", feedback_label="dog", review_status="corrected", reviewed_label="dog")
+    assert review_note(corrected) == {"text": "Corrected: dog", "awaiting": False}
+    assert review_note(Prediction(label="cat", feedback_label="none", review_status="confirmed"))["text"] == "Confirmed"
+    with translation.override("uk"):
+        assert review_note(Prediction(label="cat", feedback_label="none"))["text"] == (
+            "Ви відповіли: жоден із десяти класів — чекає на перевірку"
+        )
