@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.test import Client
 from PIL import Image
 
 from mlcore.data import Dataset, Split
@@ -102,6 +103,14 @@ def staff_user(make_user):
 @pytest.fixture
 def owner_client(client, user):
     client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    """A staff member's own browser session, beside the owner's (`client`) in the same test."""
+    client = Client()
+    client.force_login(staff_user)
     return client
 
 

@@ -17,12 +17,6 @@ CHANGELIST = "/admin/classifier/prediction/"
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def predictions(user, other_user):
     return [make_prediction(user, "alice-1.jpg"), make_prediction(user, "alice-2.jpg"), make_prediction(other_user)]
 

@@ -29,13 +29,6 @@ def prediction(user):
     return made
 
 
-@pytest.fixture
-def staff_client(staff_user):
-    client = Client()
-    client.force_login(staff_user)
-    return client
-
-
 def feedback_url(prediction):
     return f"/predictions/{prediction.pk}/feedback/"
 

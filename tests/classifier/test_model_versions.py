@@ -17,12 +17,6 @@ CHANGELIST = "/admin/classifier/modelversion/"
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def shipped(settings):
     return json.loads((settings.MODEL_DIR / "metadata.json").read_text())["name"]
 
