@@ -161,6 +161,9 @@ def test_a_pasted_photo_is_stored_shown_and_seen_by_a_vision_model(page, user, f
 def test_a_model_that_cannot_see_images_is_said_so_and_gets_no_image(page, user, fake_openai, photos):
     open_chat(page, user)
     expect(page.locator("#no-vision")).to_contain_text("cannot see images")
+    page.get_by_label("Message").focus()
+    page.keyboard.press("Tab")  # the photo chooser comes right after the box, for the keyboard too
+    expect(page.get_by_label("Photos")).to_be_focused()
     page.get_by_label("Photos").set_input_files(photos["cat"])
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".message.assistant")).to_contain_text("You said:")
