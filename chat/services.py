@@ -3,7 +3,9 @@
 A user's message is saved before the chat server is called; the reply is saved as it streams in, and ends
 complete, cut short (Stop, a closed page, a broken stream, CHAT_REPLY_MAX_SECONDS) or failed, with the reason shown
 to the user. A user has one answer streaming at a time, and CHAT_MESSAGES_PER_MINUTE counts every answer asked for
-(a regenerated one too): each holds a server thread and costs a call upstream.
+(a regenerated one too): each holds a server thread and costs a call upstream. Photos sent with a message are
+stored by Predict's upload service, as the sender's predictions, before the message is saved; what goes upstream for
+each is the classifier's answer, and the photo itself only for a model in CHAT_VISION_MODELS.
 """
 
 import base64
