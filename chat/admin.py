@@ -8,7 +8,17 @@ from chat.models import Conversation, Message
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ("created_at", "role", "content", "status", "error", "model", "prompt_tokens", "completion_tokens")
+    fields = (
+        "created_at",
+        "role",
+        "content",
+        "photos",
+        "status",
+        "error",
+        "model",
+        "prompt_tokens",
+        "completion_tokens",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False

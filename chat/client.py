@@ -17,6 +17,11 @@ def available_models() -> list[str]:
     return [settings.OPENAI_MODEL, *(name for name in settings.OPENAI_MODELS if name != settings.OPENAI_MODEL)]
 
 
+def sees_images(model: str) -> bool:
+    """Whether the chat server's `model` takes images (CHAT_VISION_MODELS): only then does a photo go upstream."""
+    return model in settings.CHAT_VISION_MODELS
+
+
 def get_client() -> openai.OpenAI:
     return _client(
         settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_TIMEOUT, settings.OPENAI_MAX_RETRIES

@@ -66,6 +66,13 @@ class Message(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(_("error"), blank=True, help_text=_("What went wrong, as shown to the user."))
     model = models.CharField(_("model"), max_length=100, blank=True)
+    photos = models.ManyToManyField(
+        "classifier.Prediction",
+        blank=True,
+        related_name="chat_messages",
+        verbose_name=_("photos"),
+        help_text=_("Photos sent with the message, each stored as the sender's prediction."),
+    )
     tool_calls = models.JSONField(
         _("tool calls"), default=list, blank=True, help_text=_("Tools the model called for this answer.")
     )

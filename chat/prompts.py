@@ -21,6 +21,12 @@ def system_prompt(context: str = "") -> str:
         )
         % {"classes": class_list()},
         gettext("Users can see their history of predictions, and staff review and correct predictions."),
+        gettext(
+            "The classifier is for sorting photos into these ten classes; its answer covers only them, and it "
+            "cannot say what else a photo shows. A user may send photos in the chat: each is stored as their "
+            "prediction, and you get the classifier's answer for it, and the photo itself when you can see images. "
+            "When you see the photo, say what it shows in your own words, and whether the classifier's answer fits."
+        ),
         _model_facts(),
         gettext(
             "Answer plainly and briefly; use Markdown where it helps. If the user asks about their own predictions, "

@@ -3,9 +3,12 @@
 A user's message is saved before the chat server is called; the reply is saved as it streams in, and ends
 complete, cut short (Stop, a closed page, a broken stream, CHAT_REPLY_MAX_SECONDS) or failed, with the reason shown
 to the user. A user has one answer streaming at a time, and CHAT_MESSAGES_PER_MINUTE counts every answer asked for
-(a regenerated one too): each holds a server thread and costs a call upstream.
+(a regenerated one too): each holds a server thread and costs a call upstream. Photos sent with a message are
+stored by Predict's upload service, as the sender's predictions, before the message is saved; what goes upstream for
+each is the classifier's answer, and the photo itself only for a model in CHAT_VISION_MODELS.
 """
 
+import base64
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,12 +19,18 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
-from chat.client import UPSTREAM_ERRORS, available_models, describe_failure, get_client
+from chat import selectors
+from chat.client import UPSTREAM_ERRORS, available_models, describe_failure, get_client, sees_images
 from chat.markdown import render_markdown
 from chat.models import Conversation, Message
 from chat.prompts import prediction_context, system_prompt
 from chat.tools import TOOLS, run_tool
-from classifier.limits import RateLimited, rate_limit_take
+from classifier.images import jpeg_copies
+from classifier.limits import RateLimited, rate_limit_take, rate_limit_uses
+from classifier.services import prediction_create_many, prediction_display_image
+from classifier.serving import ClassifierUnavailable
+from classifier.storage import StorageUnavailable
+from mlcore.preprocessing import ImageError
 
 TITLE_LENGTH = 60
 MAX_TOOL_ROUNDS = 3
@@ -41,6 +50,10 @@ class ChatRefused(Exception):
 
 class ReplyOverran(Exception):
     """An answer still streaming after CHAT_REPLY_MAX_SECONDS."""
+
+
+class ImagesRefused(Exception):
+    """The chat server answered 400 to a request with photos in it: its model takes no images."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +79,14 @@ def conversation_create(*, owner, model: str | None = None, prediction=None) -> 
     return conversation
 
 
-def conversation_start(*, owner, content: str, model: str | None = None) -> Turn:
+def conversation_start(*, owner, content: str, model: str | None = None, photos=(), oversize_names=()) -> Turn:
     """A new conversation with its first message and the answer begun, or nothing when the message is refused."""
-    text = _checked_message(content)
+    text = _checked_message(content, photos=len(photos) + len(oversize_names))
+    stored = _photos_store(owner, photos, oversize_names)
     with transaction.atomic():
         _claim_turn(owner)
         conversation = conversation_create(owner=owner, model=model)
-        return Turn(_message_save(conversation, text), _reply_begin(conversation))
+        return Turn(_message_save(conversation, text, stored), _reply_begin(conversation))
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -89,13 +103,46 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-def message_submit(*, conversation: Conversation, content: str) -> Turn:
-    """Check and save the user's message (before anything is sent upstream) and begin its answer; the first message
-    names a chat without a title of its own. ChatRefused, with nothing saved, when it cannot be sent."""
-    text = _checked_message(content)
+def message_submit(*, conversation: Conversation, content: str, photos=(), oversize_names=()) -> Turn:
+    """Check and save the user's message and its photos (before anything is sent upstream) and begin its answer;
+    the first message names a chat without a title of its own. ChatRefused, with no message saved, when it cannot be
+    sent."""
+    text = _checked_message(content, photos=len(photos) + len(oversize_names))
+    stored = _photos_store(conversation.owner, photos, oversize_names)
     with transaction.atomic():
         _claim_turn(conversation.owner)
-        return Turn(_message_save(conversation, text), _reply_begin(conversation))
+        return Turn(_message_save(conversation, text, stored), _reply_begin(conversation))
+
+
+def _photos_store(owner, photos, oversize_names) -> list:
+    """Each photo classified and stored as `owner`'s prediction by the upload service Predict uses (its checks and
+    limits); ChatRefused, with Predict's reasons, when any is refused. The chat's own limits are looked at first, so
+    that a message that would be refused stores no photos."""
+    if not photos and not oversize_names:
+        return []
+    _turn_refusal_check(owner)
+    try:
+        result = prediction_create_many(owner=owner, files=photos, oversize_names=oversize_names)
+    except ClassifierUnavailable:
+        raise ChatRefused(gettext("The classifier is unavailable right now, so photos cannot be sent."), 503) from None
+    if result.rejections:
+        reasons = " ".join(rejection.message for rejection in result.rejections)
+        kept = gettext(" The photos that were accepted are in your History.") if result.predictions else ""
+        raise ChatRefused(
+            gettext("Nothing was sent: %(reasons)s") % {"reasons": reasons} + kept,
+            result.status if result.status != 201 else 400,
+            result.retry_after,
+        )
+    return result.predictions
+
+
+def _turn_refusal_check(owner) -> None:
+    """ChatRefused (429) when `owner` could not send a message now, counting nothing."""
+    used = rate_limit_uses(scope="chat", key=f"user:{owner.pk}", window=timedelta(minutes=1))
+    if 0 < settings.CHAT_MESSAGES_PER_MINUTE <= used:
+        raise ChatRefused(_too_many_messages(), 429, 60)
+    if _streaming_replies(owner).exists():
+        raise ChatRefused(_still_streaming(), 429, 5)
 
 
 def reply_regenerate(*, conversation: Conversation) -> Turn:
@@ -120,14 +167,14 @@ def _claim_turn(owner) -> None:
     except RateLimited as refusal:
         raise ChatRefused(_too_many_messages(), 429, refusal.retry_after) from None
     if _streaming_replies(owner).exists():
-        raise ChatRefused(
-            gettext(
-                "An answer is still being written for you (in this or another window). Wait for it or stop it, then "
-                "send again; your text is still in the box."
-            ),
-            429,
-            5,
-        )
+        raise ChatRefused(_still_streaming(), 429, 5)
+
+
+def _still_streaming() -> str:
+    return gettext(
+        "An answer is still being written for you (in this or another window). Wait for it or stop it, then send "
+        "again; your text is still in the box."
+    )
 
 
 def _streaming_replies(owner):
@@ -148,11 +195,21 @@ def _reply_begin(conversation: Conversation) -> Message:
     )
 
 
-def _checked_message(content: str) -> str:
-    """The message's text, or ChatRefused saying why it cannot be sent (empty, too long)."""
+def _checked_message(content: str, *, photos: int = 0) -> str:
+    """The message's text (empty only beside a photo), or ChatRefused saying why it cannot be sent (empty, too
+    long, too many photos)."""
     text = content.strip()
-    if not text:
+    if not text and not photos:
         raise ChatRefused(gettext("Write a message first."))
+    if photos > settings.CHAT_PHOTOS_PER_MESSAGE:
+        raise ChatRefused(
+            ngettext(
+                "A message can carry at most %(limit)d photo; this one has %(count)d.",
+                "A message can carry at most %(limit)d photos; this one has %(count)d.",
+                settings.CHAT_PHOTOS_PER_MESSAGE,
+            )
+            % {"limit": settings.CHAT_PHOTOS_PER_MESSAGE, "count": photos}
+        )
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ChatRefused(
             ngettext(
@@ -173,11 +230,13 @@ def _too_many_messages() -> str:
     ) % {"limit": settings.CHAT_MESSAGES_PER_MINUTE}
 
 
-def _message_save(conversation: Conversation, text: str) -> Message:
+def _message_save(conversation: Conversation, text: str, photos=()) -> Message:
     first = not conversation.messages.filter(role=Message.Role.USER).exists()
     message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=text)
+    # Only the owner's own photos ever join their conversation: what goes upstream is read from these.
+    message.photos.set([photo for photo in photos if photo.owner_id == conversation.owner_id])
     if first and not conversation.keeps_title:
-        conversation.title = title_from(text)
+        conversation.title = title_from(text or ", ".join(photo.original_name for photo in photos))
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["title", "updated_at"])
     return message
@@ -194,16 +253,63 @@ def message_stop(*, message: Message) -> None:
 
 
 def upstream_messages(conversation: Conversation) -> list[dict]:
-    """The system prompt and the last CHAT_CONTEXT_MESSAGES messages: what one call upstream costs stays bounded
-    however long the conversation grows."""
-    history = conversation.messages.exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING]).exclude(
-        content=""
+    """The system prompt, the photo the conversation is about, and the last CHAT_CONTEXT_MESSAGES messages: what
+    one call upstream costs stays bounded however long the conversation grows. Each photo goes with the classifier's
+    answer for it, and itself only to a model in CHAT_VISION_MODELS."""
+    history = (
+        conversation.messages.exclude(status__in=[Message.Status.FAILED, Message.Status.STREAMING])
+        .exclude(content="", photos=None)
+        .prefetch_related("photos")
     )
     recent = list(history.order_by("-created_at", "-id")[: settings.CHAT_CONTEXT_MESSAGES])[::-1]
+    vision = sees_images(conversation.model)
+    about = selectors.conversation_prediction(conversation=conversation)
+    opening = []
+    if about is not None and vision:  # its facts are in the system prompt already
+        opening = [
+            {"role": "user", "content": [_text_part(gettext("The photo we are talking about:")), *_image_part(about)]}
+        ]
     return [
         {"role": "system", "content": system_prompt(conversation.context)},
-        *({"role": message.role, "content": message.content} for message in recent),
+        *opening,
+        *({"role": message.role, "content": _upstream_content(message, conversation, vision)} for message in recent),
     ]
+
+
+def _upstream_content(message: Message, conversation: Conversation, vision: bool):
+    """The message's text; with photos, the classifier's answer for each, and each photo itself for a vision
+    model (as content parts)."""
+    photos = [photo for photo in message.photos.all() if photo.owner_id == conversation.owner_id]
+    if not photos:
+        return message.content
+    facts = [
+        gettext("Photo %(number)d. %(facts)s") % {"number": number, "facts": prediction_context(photo)}
+        for number, photo in enumerate(photos, start=1)
+    ]
+    if not vision:
+        return "\n\n".join([message.content, *facts]).strip()
+    parts = [_text_part(message.content)] if message.content else []
+    for text, photo in zip(facts, photos, strict=True):
+        parts += [_text_part(text), *_image_part(photo)]
+    return parts
+
+
+def _text_part(text: str) -> dict:
+    return {"type": "text", "text": text}
+
+
+def _image_part(prediction) -> list[dict]:
+    """The photo as an image part: a data URL of a JPEG at most CHAT_IMAGE_SIZE on its longer side, upright and
+    without metadata; nothing when its file cannot be read (the classifier's answer still goes)."""
+    try:
+        data, _ = prediction_display_image(prediction=prediction)
+        if data is None:
+            return []
+        copy = jpeg_copies(data, settings.CHAT_IMAGE_SIZE)[0]
+    except (StorageUnavailable, ImageError):
+        return []
+    url = "data:image/jpeg;base64," + base64.b64encode(copy).decode("ascii")
+    return [{"type": "image_url", "image_url": {"url": url}}]
 
 
 def reply_events(*, reply: Message, user):
@@ -226,6 +332,10 @@ def reply_events(*, reply: Message, user):
         message = _overran()
         writer.finish(Message.Status.INCOMPLETE if writer.text else Message.Status.FAILED, error=message)
         yield "error", {"message": message, "retry_after": None, **writer.summary()}
+    except ImagesRefused:
+        message = _images_refused(conversation.model)
+        writer.finish(Message.Status.FAILED, error=message)
+        yield "error", {"message": message, "retry_after": None, **writer.summary()}
     except UPSTREAM_ERRORS as error:
         failure = describe_failure(error, streamed_anything=bool(writer.text))
         writer.finish(Message.Status.INCOMPLETE if writer.text else Message.Status.FAILED, error=str(failure))
@@ -246,9 +356,14 @@ def _stream(conversation, user, writer):
             stream = _open(conversation.model, messages, tools)
         except openai.BadRequestError:
             if not tools:
+                _raise_if_images(messages)
                 raise
             tools = None  # a server without tool calling: ask again without tools
-            stream = _open(conversation.model, messages, tools)
+            try:
+                stream = _open(conversation.model, messages, tools)
+            except openai.BadRequestError:
+                _raise_if_images(messages)
+                raise
         calls = {}
         round_text = len(writer.text)
         with stream:
@@ -280,6 +395,21 @@ def _stream(conversation, user, writer):
                 }
             )
     writer.finish(Message.Status.COMPLETE)
+
+
+def _raise_if_images(messages) -> None:
+    """ImagesRefused when a refused request carried a photo: the likeliest reason, and one the user can act on."""
+    for message in messages:
+        if isinstance(message["content"], list) and any(part["type"] == "image_url" for part in message["content"]):
+            raise ImagesRefused()
+
+
+def _images_refused(model: str) -> str:
+    return gettext(
+        "The model %(model)s refused the photo (400): it seems not to take images. Start a new conversation with "
+        "another model, or ask an administrator to take it off CHAT_VISION_MODELS; without it, the assistant gets "
+        "the classifier's answer for each photo."
+    ) % {"model": model}
 
 
 def _overran() -> str:

@@ -9,13 +9,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
-from chat.client import available_models, chat_configured
+from chat.client import available_models, chat_configured, sees_images
 from chat.markdown import render_markdown
 from classifier.selectors import prediction_get_for_owner
 
@@ -30,7 +31,9 @@ def chat_index(request):
 @login_required
 @require_GET
 def chat_conversation(request, pk):
-    return _chat_page(request, _own_conversation(request, pk))
+    conversation = _own_conversation(request, pk)
+    asks_what = request.GET.get("ask") == "what" and not conversation.messages.exists()
+    return _chat_page(request, conversation, draft=gettext("What does this photo show?") if asks_what else "")
 
 
 @login_required
@@ -39,7 +42,10 @@ def chat_about_prediction(request, prediction_pk):
     prediction = prediction_get_for_owner(user=request.user, pk=prediction_pk)
     if prediction is None:
         raise Http404(gettext("No such prediction."))
-    return redirect(services.conversation_create(owner=request.user, prediction=prediction))
+    conversation = services.conversation_create(owner=request.user, prediction=prediction)
+    if request.POST.get("ask") == "what":  # "Ask the assistant what it is": the question is in the box, ready
+        return redirect(f"{conversation.get_absolute_url()}?ask=what")
+    return redirect(conversation)
 
 
 @login_required
@@ -69,7 +75,9 @@ def chat_start(request):
     if not chat_configured():
         return _refused(request, None, _not_configured(), content)
     try:
-        turn = services.conversation_start(owner=request.user, content=content, model=request.POST.get("model"))
+        turn = services.conversation_start(
+            owner=request.user, content=content, model=request.POST.get("model"), **_photos(request)
+        )
     except services.ChatRefused as refusal:
         return _refused(request, None, refusal, content)
     return _reply(request, turn, _accepted(turn.question))
@@ -83,7 +91,7 @@ def chat_send(request, pk):
     if not chat_configured():
         return _refused(request, conversation, _not_configured(), content)
     try:
-        turn = services.message_submit(conversation=conversation, content=content)
+        turn = services.message_submit(conversation=conversation, content=content, **_photos(request))
     except services.ChatRefused as refusal:
         return _refused(request, conversation, refusal, content)
     return _reply(request, turn, _accepted(turn.question))
@@ -112,6 +120,11 @@ def chat_stop(request, message_pk):
     return HttpResponse(status=204)
 
 
+def _photos(request) -> dict:
+    """The photos sent with a message, and the names of those refused while streaming in (over MAX_UPLOAD_MB)."""
+    return {"photos": request.FILES.getlist("photos"), "oversize_names": getattr(request, "oversize_uploads", [])}
+
+
 def _chat_page(request, conversation, *, error="", draft="", status=200):
     """The chat page: `conversation`, or a new one when None; `draft` goes back into the box after a refusal."""
     context = {
@@ -119,8 +132,12 @@ def _chat_page(request, conversation, *, error="", draft="", status=200):
         "conversations": selectors.conversation_list_for_user(user=request.user),
         "conversation": conversation,
         "prediction": selectors.conversation_prediction(conversation=conversation) if conversation else None,
-        "chat_messages": list(conversation.messages.all()) if conversation else [],
+        "chat_messages": list(conversation.messages.prefetch_related("photos")) if conversation else [],
         "models": available_models(),
+        "vision_models": settings.CHAT_VISION_MODELS,
+        "sees_images": sees_images(conversation.model if conversation else available_models()[0]),
+        "max_photos": settings.CHAT_PHOTOS_PER_MESSAGE,
+        "max_upload_mb": settings.MAX_UPLOAD_BYTES // (1024 * 1024),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "error": error,
         "draft": draft,
@@ -159,7 +176,11 @@ def _accepted(message) -> dict:
     the page needs to show it as its own page shows it (the model, renaming and deleting)."""
     conversation = message.conversation
     return {
-        "user_message": {"id": message.pk, "html": render_markdown(message.content)},
+        "user_message": {
+            "id": message.pk,
+            "html": render_markdown(message.content),
+            "photos": render_to_string("chat/_photos.html", {"message": message}),
+        },
         "conversation": {
             "id": conversation.pk,
             "title": conversation.title,

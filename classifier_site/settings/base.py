@@ -243,6 +243,11 @@ CHAT_CONTEXT_MESSAGES = max(1, int(os.environ.get("CHAT_CONTEXT_MESSAGES", "20")
 # The longest an answer may stream; a user streams one answer at a time, so this also bounds how long a dead one
 # (its worker killed) can hold that user's turn.
 CHAT_REPLY_MAX_SECONDS = int(os.environ.get("CHAT_REPLY_MAX_SECONDS", "120"))
+# The models on the chat server that take images: with one of these, a photo in the chat goes upstream itself (a
+# JPEG copy at most CHAT_IMAGE_SIZE pixels on its longer side); any other model gets only the classifier's answer.
+CHAT_VISION_MODELS = env_list("CHAT_VISION_MODELS")
+CHAT_IMAGE_SIZE = 1024  # pixels on the longer side of the copy sent to a vision model
+CHAT_PHOTOS_PER_MESSAGE = int(os.environ.get("CHAT_PHOTOS_PER_MESSAGE", "4"))
 
 # Limits per user and per client address, kept in the database so that they hold across app servers
 # (docs/deploying.md, "Security"). 0 turns a limit off.

@@ -1,6 +1,7 @@
 // Chat page: send with Enter, stream the answer in (server-sent events over fetch), Stop and Regenerate.
 // On /chat/ the first message creates the conversation: the page then takes its address, lists it and offers
-// renaming and deleting it.
+// renaming and deleting it. Photos go with a message through the "Photos" input (image-input.js); the page says when
+// the model chosen cannot see them.
 // Message HTML always comes from the server, which renders Markdown with any raw HTML escaped.
 // Words come from Django's JavaScript catalogue (gettext), loaded before this script.
 (function () {
@@ -15,16 +16,21 @@
   const errorLine = document.getElementById("chat-error");
   const conversationList = document.getElementById("conversation-list");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const photoInput = document.getElementById("id_photos");
+  const photoZone = document.getElementById("drop-zone");
+  const photos = window.imageInput(photoInput, photoZone, document.getElementById("chosen-files"));
+  const modelChoice = document.getElementById("id_model");
   let streamingId = null;
   let controller = null;
 
-  function bubble(role, html) {
+  function bubble(role, html, photosHtml) {
     const item = document.createElement("li");
     item.className = `message ${role}`;
     const content = document.createElement("div");
     content.className = "content";
     content.innerHTML = html || "";
     item.appendChild(content);
+    if (photosHtml) item.insertAdjacentHTML("beforeend", photosHtml);
     list.appendChild(item);
     item.scrollIntoView({ block: "end" });
     return item;
@@ -167,13 +173,22 @@
       run(form.dataset.regenerateUrl, new FormData(), () => {});
       return;
     }
-    if (!box.value.trim()) return;
+    if (!box.value.trim() && !photoInput.files.length) return;
     run(form.action, new FormData(form), (data) => {
       adopt(data.conversation);
-      bubble("user", data.user_message.html);
+      bubble("user", data.user_message.html, data.user_message.photos);
       box.value = "";
+      photos.clear();
     });
   });
+
+  // Whether the model to be chosen sees photos, as the page said for the first one.
+  if (modelChoice) {
+    const vision = form.dataset.visionModels.split(",");
+    modelChoice.addEventListener("change", () => {
+      document.getElementById("no-vision").hidden = vision.includes(modelChoice.value);
+    });
+  }
 
   box.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

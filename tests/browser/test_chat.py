@@ -5,8 +5,10 @@ import re
 from playwright.sync_api import expect
 
 from chat.models import Conversation, Message
-from tests.browser.test_end_to_end import log_in
+from classifier.models import Prediction
+from tests.browser.test_end_to_end import give_files, log_in
 from tests.chat.fake_openai import stream
+from tests.chat.test_photos import decoded, image_parts, phone_photo
 from tests.classifier.factories import make_prediction
 
 
@@ -128,3 +130,55 @@ def test_a_conversation_about_a_prediction_keeps_its_title_and_leads_back_to_it(
     page.get_by_role("link", name="Back to the prediction for garden.jpg").click()
     expect(page).to_have_url(re.compile(rf"{prediction.get_absolute_url()}$"))
     expect(page.get_by_role("button", name="Ask about this prediction")).to_be_visible()
+
+
+def test_a_pasted_photo_is_stored_shown_and_seen_by_a_vision_model(page, user, fake_openai, settings, tmp_path):
+    settings.CHAT_VISION_MODELS = ["test-model"]
+    path = tmp_path / "giraffe.jpg"
+    path.write_bytes(phone_photo())
+    open_chat(page, user)
+    expect(page.locator("#no-vision")).to_be_hidden()
+    give_files(page, "paste", path)
+    expect(page.locator("#chosen-files")).to_contain_text("giraffe.jpg")
+    page.get_by_label("Message").fill("What animal is this?")
+    page.get_by_label("Message").press("Enter")
+
+    expect(page.locator(".message.assistant")).to_contain_text("You said: What animal is this?")
+    prediction = Prediction.objects.get(owner=user)
+    thumbnail = page.locator(".message.user").get_by_role("link", name="giraffe.jpg")
+    expect(thumbnail).to_have_attribute("href", prediction.get_absolute_url())
+    expect(thumbnail.get_by_role("img")).to_have_js_property("complete", True)
+    assert thumbnail.get_by_role("img").evaluate("img => img.naturalWidth") > 0
+    expect(page.locator("#chosen-files")).to_be_empty()
+    [part] = image_parts(fake_openai.requests[0])
+    image = decoded(part)
+    assert max(image.size) <= 1024 and not image.getexif()
+
+    page.reload()  # the photo stays in the conversation
+    expect(page.locator(".message.user").get_by_role("link", name="giraffe.jpg")).to_be_visible()
+
+
+def test_a_model_that_cannot_see_images_is_said_so_and_gets_no_image(page, user, fake_openai, photos):
+    open_chat(page, user)
+    expect(page.locator("#no-vision")).to_contain_text("cannot see images")
+    page.get_by_label("Message").focus()
+    page.keyboard.press("Tab")  # the photo chooser comes right after the box, for the keyboard too
+    expect(page.get_by_label("Photos")).to_be_focused()
+    page.get_by_label("Photos").set_input_files(photos["cat"])
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".message.assistant")).to_contain_text("You said:")
+    expect(page.locator(".message.user").get_by_role("link", name="cat-0000.jpg")).to_be_visible()
+    assert image_parts(fake_openai.requests[0]) == []
+    assert "cat-0000.jpg" in fake_openai.requests[0]["messages"][-1]["content"]
+
+
+def test_a_bad_file_in_the_chat_gets_predicts_message_and_nothing_is_sent(page, user, fake_openai, tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_bytes(b"this is not an image")
+    open_chat(page, user)
+    page.get_by_label("Message").fill("What is this?")
+    page.get_by_label("Photos").set_input_files(path)
+    page.get_by_label("Message").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("notes.jpg: ")
+    expect(page.get_by_label("Message")).to_have_value("What is this?")
+    assert fake_openai.requests == [] and not Message.objects.exists()

@@ -42,11 +42,12 @@ STICKING_OUT = """() => {
 @pytest.fixture
 def site(user, fake_openai):
     """What a signed-in user has made: a prediction of a real photo, which they said is none of the ten (so History
-    shows its longest mark, "awaiting review"), and a conversation with an answer."""
+    shows its longest mark, "awaiting review"), and a conversation with that photo and an answer."""
     name, data = next(iter(cifar_test_images().items()))
     prediction = prediction_feedback(prediction=make_prediction(user, name, data), label="none")
     conversation = conversation_create(owner=user)
-    Message.objects.create(conversation=conversation, role="user", content="What is **CIFAR-10**?")
+    question = Message.objects.create(conversation=conversation, role="user", content="What is **CIFAR-10**?")
+    question.photos.add(prediction)  # a message with a photo: its thumbnail, linking to the prediction
     Message.objects.create(conversation=conversation, role="assistant", content="Ten classes of `32x32` photos.")
     return {"prediction": prediction, "conversation": conversation}
 

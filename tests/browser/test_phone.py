@@ -1,5 +1,5 @@
-"""The site on a phone: the Predict page offers the camera, a photo taken with it uploads like any other file,
-and the result fits the screen."""
+"""The site on a phone: the Predict page and the chat offer the camera, a photo taken with it uploads like any other
+file, and the result fits the screen."""
 
 import io
 import re
@@ -63,5 +63,34 @@ def test_a_photo_taken_with_the_phones_camera_uploads_and_the_result_fits_the_sc
         page.wait_for_load_state("networkidle")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         assert photo.bounding_box()["width"] <= 375
+    finally:
+        context.close()
+
+
+def test_a_photo_taken_with_the_phones_camera_goes_into_a_chat_message_that_fits_the_screen(
+    browser, live_server, transactional_db, user, fake_openai
+):
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(base_url=live_server.url, **PHONE)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}])
+    page = context.new_page()
+    try:
+        page.goto("/chat/")
+        page.wait_for_load_state("load")
+        chooser_input = page.get_by_label("Photos")
+        expect(chooser_input).to_have_attribute("accept", "image/*")  # phones offer the camera for image/*
+        with page.expect_file_chooser() as chooser:
+            chooser_input.tap()
+        chooser.value.set_files({"name": "IMG_20260412_101530.jpg", "mimeType": "image/jpeg", "buffer": camera_photo()})
+        page.get_by_label("Message").fill("What is this?")
+        page.get_by_role("button", name="Send", exact=True).tap()
+        thumbnail = page.locator(".message.user").get_by_role("img", name="IMG_20260412_101530.jpg")
+        expect(thumbnail).to_be_visible()
+        expect(page.locator(".message.assistant")).to_contain_text("You said: What is this?")
+        assert Prediction.objects.get(owner=user).original_name == "IMG_20260412_101530.jpg"
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         context.close()

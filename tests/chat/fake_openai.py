@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions protocol, for the chat tests.
 
 Tests queue what the next requests get (`server.then(...)`); with nothing queued it streams back "You said: …".
-Every request body is kept in `server.requests`; `server.disconnected` counts streams the client broke off.
+Every request body is kept in `server.requests` (photos and all); `server.disconnected` counts streams the client
+broke off.
 """
 
 import json
@@ -65,6 +66,8 @@ class FakeOpenAI:
             if self.script:
                 return self.script.pop(0)
         last = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+        if isinstance(last, list):  # content parts: a message with photos
+            last = " ".join(part["text"] for part in last if part["type"] == "text")
         return stream("You said: ", last)
 
     def _handler(self):
