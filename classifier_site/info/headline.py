@@ -16,13 +16,18 @@ def served_headline() -> dict | None:
     except ClassifierUnavailable:
         return None
     metadata = classifier.metadata
-    return headline(
-        metadata,
-        {},
-        parameters=metadata.get("parameters"),
-        networks=[f"{expert.network} ({expert.trained_on})" for expert in classifier.experts.values()],
-        trained=classifier.first.metadata,
-    )
+    return {
+        **headline(
+            metadata,
+            {},
+            parameters=metadata.get("parameters"),
+            networks=[f"{expert.network} ({expert.trained_on})" for expert in classifier.experts.values()],
+            trained=classifier.first.metadata,
+        ),
+        # What the home page says the site does: only what the served bundle does.
+        "sees_sharp_photo": any(expert.trained_on == "ImageNet" for expert in classifier.experts.values()),
+        "says_none": any(case.none_if for case in classifier.rule.cases),
+    }
 
 
 def bundle_headline(files: BundleFiles) -> dict:

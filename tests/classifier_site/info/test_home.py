@@ -29,3 +29,16 @@ def test_home_page_says_the_classifier_is_unavailable_when_the_bundle_is_missing
     response = client.get("/")
     assert response.status_code == 200
     assert "classifier is unavailable" in response.content.decode()
+
+
+def test_home_page_says_what_the_served_bundle_does(client, settings):
+    page = client.get("/").content.decode()  # the shipped bundle: three experts, ImageNet's among them
+    assert "ImageNet's photos looks at it sharp" in " ".join(page.split())
+    assert "answered so, not forced into the closest class" in page
+    assert "small convolutional network" not in page
+
+    # A bundle of one CIFAR network: no ImageNet network to claim.
+    settings.MODEL_DIR = settings.SHIPPED_MODEL_DIR / "experts" / "cifar10-airbench"
+    page = client.get("/").content.decode()
+    intro = " ".join(page.split('<section class="intro">')[1].split("</section>")[0].split())
+    assert "A convolutional network tells which of ten" in intro and "ImageNet" not in intro
