@@ -42,3 +42,10 @@ def test_home_page_says_what_the_served_bundle_does(client, settings):
     page = client.get("/").content.decode()
     intro = " ".join(page.split('<section class="intro">')[1].split("</section>")[0].split())
     assert "A convolutional network tells which of ten" in intro and "ImageNet" not in intro
+
+
+def test_home_page_mentions_the_chat_only_where_there_is_one(client, settings):
+    settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "", ""
+    assert "vision model" not in client.get("/").content.decode()
+    settings.OPENAI_API_KEY = "a key"
+    assert "looks at one itself when its server has a vision model" in client.get("/").content.decode()
