@@ -108,6 +108,10 @@ class SchemaRun:
             # is still sent (6 images: a 400), and a case classifies (and explains) a third as many images. On a
             # 2-core AVX2 EPYC the run alone took 8 min 18 s with 20.
             "MAX_UPLOAD_FILES": "5",
+            # No recycling after GUNICORN_MAX_REQUESTS: the run sends over 5,000 requests to its one worker, and
+            # while a recycled worker's successor loads the networks nothing answers (on a busy 2-core machine the
+            # request then waiting ran past its timeout). Recycling is not what this run checks.
+            "GUNICORN_MAX_REQUESTS": "0",
         }
 
         def manage(*arguments) -> str:
@@ -150,6 +154,10 @@ class SchemaRun:
             "1",
             "--seed",
             str(SEED),
+            # gunicorn's own timeout: how long a request takes says nothing about the description, and the suite
+            # runs beside this run on two cores (Schemathesis' default of 10 s failed a DELETE on a busy machine).
+            "--request-timeout",
+            "60",
             "--header",
             f"Authorization: Bearer {token}",
             "--report",
